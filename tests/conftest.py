@@ -1,0 +1,17 @@
+"""Shared fixtures: a real nats-server on a free port, real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.embedded_nats import EmbeddedNats
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A fresh nats-server (JetStream, `sync_interval: always`) for one test."""
+    with EmbeddedNats(data_dir=tmp_path / "nats") as server:
+        yield server
