@@ -15,3 +15,10 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     """A fresh nats-server (JetStream, `sync_interval: always`) for one test."""
     with EmbeddedNats(data_dir=tmp_path / "nats") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def shared_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """One nats-server for a whole test module; tests keep apart by stream name."""
+    with EmbeddedNats(data_dir=tmp_path_factory.mktemp("nats")) as server:
+        yield server
