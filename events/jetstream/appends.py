@@ -59,7 +59,9 @@ class Append:
             )
         return append
 
-    def _add(self, subject: str, position: int, headers: dict[str, str], data: bytes, what: str) -> None:
+    def _add(
+        self, subject: str, position: int, headers: dict[str, str], data: bytes, what: str
+    ) -> None:
         previous = self.last_messages.get(subject)
         if previous is not None and position <= previous[1]:
             raise IntegrityError(f"{what} is not after position {previous[1]} in the same write")

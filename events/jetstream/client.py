@@ -74,9 +74,9 @@ class JetStreamClient:
                 name=name,
                 connect_timeout=connect_timeout,
                 user_credentials=credentials,
-                # Keep trying to reconnect after a server restart ...
+                # Give up on a first connection that fails (set to "forever" below) ...
                 allow_reconnect=True,
-                max_reconnect_attempts=-1,
+                max_reconnect_attempts=1,
                 reconnect_time_wait=0.25,
                 # ... but never buffer writes while disconnected: a write that
                 # failed for its caller must not be replayed after reconnecting.
@@ -87,6 +87,8 @@ class JetStreamClient:
             raise OperationalError(
                 f"cannot connect to NATS at {', '.join(self.servers)}: {e!r}"
             ) from e
+        # ... but once connected, keep reconnecting through server restarts.
+        nc.options["max_reconnect_attempts"] = -1
         version = nc.connected_server_version
         if (version.major, version.minor) < MINIMUM_SERVER_VERSION:
             await nc.close()
@@ -112,7 +114,7 @@ class JetStreamClient:
             raise OperationalError(f"NATS did not answer within {wait:.1f}s") from None
         except concurrent.futures.CancelledError:
             raise OperationalError("the JetStream event store connection was closed") from None
-        except (nats.errors.Error, asyncio.TimeoutError, ConnectionError) as e:
+        except (TimeoutError, nats.errors.Error, ConnectionError) as e:
             raise OperationalError(f"NATS request failed: {e!r}") from e
 
     def close(self) -> None:

@@ -105,7 +105,9 @@ class JetStreamRecorder:
 
     # -- reading -------------------------------------------------------------
 
-    async def _read_subject(self, subject: str, start: int = 1, limit: int | None = None) -> list[Msg]:
+    async def _read_subject(
+        self, subject: str, start: int = 1, limit: int | None = None
+    ) -> list[Msg]:
         """Messages on `subject` (wildcards allowed) from sequence `start`, in pages."""
         messages: list[Msg] = []
         while limit is None or len(messages) < limit:
@@ -232,8 +234,10 @@ class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecord
     def notification_of(self, msg: Msg) -> Notification:
         headers = msg.headers or {}
         subject = headers.get(SUBJECT_HEADER, msg.subject)
+        # Direct gets carry the sequence in a header, consumer deliveries in metadata.
+        sequence = headers.get(SEQUENCE_HEADER)
         return Notification(
-            id=int(headers[SEQUENCE_HEADER]) if SEQUENCE_HEADER in headers else msg.metadata.sequence.stream,
+            id=int(sequence) if sequence else msg.metadata.sequence.stream,
             originator_id=self.scheme.originator_id_of(subject, headers.get(UUID_ID_HEADER)),
             originator_version=int(headers[VERSION_HEADER]),
             topic=headers[TOPIC_HEADER],

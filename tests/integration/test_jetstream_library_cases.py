@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     ProcessRecorder,
     TrackingRecorder,
 )
+
 # Imported as modules so that pytest does not collect the abstract base cases.
 from eventsourcing.tests import application as library_app
 from eventsourcing.tests import persistence as library
@@ -49,7 +50,9 @@ class TestAggregateRecorderWithBuurtIds(TestAggregateRecorder):
         return f"BU0363FF03.issue.{uuid4().hex}"
 
 
-class TestApplicationRecorder(OnJetStream, library.ApplicationRecorderTestCase[ApplicationRecorder]):
+class TestApplicationRecorder(
+    OnJetStream, library.ApplicationRecorderTestCase[ApplicationRecorder]
+):
     def create_recorder(self) -> ApplicationRecorder:
         return self.factory().application_recorder()
 
@@ -72,7 +75,9 @@ class TestProcessRecorder(OnJetStream, library.ProcessRecorderTestCase):
         return self.factory().process_recorder()
 
 
-class TestNonInterleavingNotificationIDs(OnJetStream, library.NonInterleavingNotificationIDsBaseCase):
+class TestNonInterleavingNotificationIDs(
+    OnJetStream, library.NonInterleavingNotificationIDsBaseCase
+):
     def create_recorder(self) -> ApplicationRecorder:
         return self.factory().application_recorder()
 
