@@ -168,14 +168,19 @@ class Settings:
 
 def default_nats_port(preferred: int = PREFERRED_NATS_PORT) -> int:
     """`preferred` if nothing on 127.0.0.1 listens on it, else a free port."""
+    return preferred if port_is_free(preferred) else free_port()
+
+
+def port_is_free(port: int) -> bool:
+    """True if a server could listen on `port` on 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # Ports in TIME_WAIT (a server that just stopped) count as free, as for nats-server.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", preferred))
+            probe.bind(("127.0.0.1", port))
         except OSError:
-            return free_port()
-    return preferred
+            return False
+    return True
 
 
 def parse_duration(text: str) -> timedelta:
