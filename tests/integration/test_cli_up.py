@@ -1,0 +1,331 @@
+"""`buurtbeeld up` as an operator runs it: a real process, real signals, real nats-servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+
+from services.embedded_nats import EmbeddedNats, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Generous: a loaded 2-core CI machine can take its time to start Python and nats-server.
+READY_WITHIN = 120.0
+EXIT_WITHIN = 60.0
+CONFIGURATION_PREFIXES = ("BUURTBEELD_", "NATS_", "POSTGRES_", "PERSISTENCE_MODULE")
+
+
+class BuurtbeeldUp:
+    """One `buurtbeeld up` process; its JSON log lines are read as they come."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.records: list[dict[str, Any]] = []
+        self.output: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _take(self, line: str) -> dict[str, Any]:
+        self.output.append(line)
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return {}
+        self.records.append(record)
+        return record if isinstance(record, dict) else {}
+
+    def wait_for(self, event: str, within: float = READY_WITHIN) -> dict[str, Any]:
+        """The first log record named `event`, waiting at most `within` seconds for it."""
+        for record in self.records:
+            if record.get("event") == event:
+                return record
+        deadline = time.monotonic() + within
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                raise AssertionError(
+                    f"buurtbeeld up exited ({self.process.wait()}) before {event}:\n"
+                    + "".join(self.output)
+                )
+            record = self._take(line)
+            if record.get("event") == event:
+                return record
+        raise AssertionError(f"no {event} within {within}s:\n" + "".join(self.output))
+
+    def events(self) -> list[str]:
+        return [str(r.get("event")) for r in self.records]
+
+    def stop(self, signum: signal.Signals) -> int:
+        """Send `signum`, wait for the exit, and read the rest of the log; the exit code."""
+        self.process.send_signal(signum)
+        return self.wait()
+
+    def wait(self) -> int:
+        code = self.process.wait(timeout=EXIT_WITHIN)
+        self._reader.join(timeout=EXIT_WITHIN)
+        while not self._lines.empty():
+            line = self._lines.get_nowait()
+            if line is not None:
+                self._take(line)
+        return code
+
+    def embedded_nats_pid(self) -> int | None:
+        started = [r for r in self.records if r.get("event") == "nats.embedded.started"]
+        return int(started[0]["pid"]) if started else None
+
+    def clean_up(self) -> None:
+        """Leave nothing running, whatever the test did."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=EXIT_WITHIN)
+        pid = self.embedded_nats_pid()
+        if pid is not None and process_exists(pid):
+            os.kill(pid, signal.SIGKILL)
+        self._reader.join(timeout=EXIT_WITHIN)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
+def process_exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def something_listens_on(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except ConnectionRefusedError:
+        return False
+
+
+@pytest.fixture
+def up_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for `buurtbeeld up`: a data folder in tmp_path, a free NATS port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIGURATION_PREFIXES)}
+    env.update(
+        BUURTBEELD_DATA=str(tmp_path / "data"),
+        BUURTBEELD_NATS_PORT=str(free_port()),
+        BUURTBEELD_LOG_FORMAT="json",
+        BUURTBEELD_INTAKE_MAX_AGE="12h",
+    )
+    return env
+
+
+@pytest.fixture
+def start_up() -> Iterator[Callable[[dict[str, str]], BuurtbeeldUp]]:
+    """Starts `buurtbeeld up` processes, and cleans up after them."""
+    started: list[BuurtbeeldUp] = []
+
+    def start(env: dict[str, str]) -> BuurtbeeldUp:
+        started.append(BuurtbeeldUp(env))
+        return started[-1]
+
+    yield start
+    for up in started:
+        up.clean_up()
+
+
+@dataclass
+class Streams:
+    intake: StreamConfig
+    events: StreamConfig
+
+
+async def stream_configs(url: str) -> Streams:
+    nc = await nats.connect(url)
+    try:
+        jsm = nc.jsm()
+        intake = await jsm.stream_info("INTAKE")
+        events = await jsm.stream_info("EVENTS")
+        return Streams(intake=intake.config, events=events.config)
+    finally:
+        await nc.close()
+
+
+async def publish_signal(url: str, signal_ref: str) -> tuple[int, bool]:
+    """Publish a signal as woonzorg twice: its stream sequence, and if the repeat was dropped."""
+    body = json.dumps({"signalRef": signal_ref, "buurt": "BU0363FF03"}).encode()
+    headers = {"Nats-Msg-Id": f"woonzorg/{signal_ref}"}
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        first = await js.publish("intake.woonzorg.signals", body, headers=headers)
+        again = await js.publish("intake.woonzorg.signals", body, headers=headers)
+        return first.seq, bool(again.duplicate)
+    finally:
+        await nc.close()
+
+
+async def stored_intake(url: str, seq: int) -> tuple[int, bytes, float]:
+    """How many messages INTAKE holds, the body at `seq`, and its max age."""
+    nc = await nats.connect(url)
+    try:
+        jsm = nc.jsm()
+        info = await jsm.stream_info("INTAKE")
+        message = await jsm.get_msg("INTAKE", seq)
+        return info.state.messages, message.data or b"", info.config.max_age or 0.0
+    finally:
+        await nc.close()
+
+
+def test_up_runs_nats_with_both_streams_stops_on_sigterm_and_keeps_the_data(
+    up_env: dict[str, str], start_up: Callable[[dict[str, str]], BuurtbeeldUp]
+) -> None:
+    # Start on an empty data folder and wait until it says it is ready.
+    first = start_up(up_env)
+    ready = first.wait_for("buurtbeeld.ready")
+    url = ready["nats_url"]
+    assert url == f"nats://127.0.0.1:{up_env['BUURTBEELD_NATS_PORT']}"
+    assert ready["data_dir"] == up_env["BUURTBEELD_DATA"]
+    nats_pid = first.embedded_nats_pid()
+    assert nats_pid is not None and process_exists(nats_pid)
+    assert Path(up_env["BUURTBEELD_DATA"], "nats", "nats-server.log").exists()
+
+    # INTAKE: file storage, bounded retention, two-minute dedup window, old ones go first.
+    streams = asyncio.run(stream_configs(url))
+    assert streams.intake.subjects == ["intake.*.signals"]
+    assert streams.intake.storage == StorageType.FILE
+    assert streams.intake.num_replicas == 1
+    assert streams.intake.max_age == 12 * 3600
+    assert streams.intake.duplicate_window == 120
+    assert streams.intake.discard == DiscardPolicy.OLD
+
+    # EVENTS: the immutable system of record.
+    assert streams.events.deny_delete
+    assert streams.events.deny_purge
+    assert streams.events.allow_atomic
+    assert streams.events.allow_direct
+    assert not streams.events.max_age
+
+    # A partner publishes a signal; the same one again is recognised as a duplicate.
+    seq, second_was_duplicate = asyncio.run(publish_signal(url, "wz-2026-000123"))
+    assert second_was_duplicate
+
+    # SIGTERM stops everything: exit code 0, the nats-server is gone, the port is free.
+    assert first.stop(signal.SIGTERM) == 0
+    assert "buurtbeeld.stopped" in first.events()
+    assert not process_exists(nats_pid)
+    assert not something_listens_on(int(up_env["BUURTBEELD_NATS_PORT"]))
+
+    # Up again on the same data folder, with a longer INTAKE retention.
+    second = start_up({**up_env, "BUURTBEELD_INTAKE_MAX_AGE": "1d"})
+    second.wait_for("buurtbeeld.ready")
+
+    # The signal is still there, once; the retention was updated.
+    messages, body, max_age = asyncio.run(stored_intake(url, seq))
+    assert messages == 1
+    assert json.loads(body)["signalRef"] == "wz-2026-000123"
+    assert max_age == 24 * 3600
+    assert second.stop(signal.SIGTERM) == 0
+
+
+def test_up_stops_cleanly_on_sigint(
+    up_env: dict[str, str], start_up: Callable[[dict[str, str]], BuurtbeeldUp]
+) -> None:
+    # Ready, then Ctrl-C.
+    up = start_up(up_env)
+    up.wait_for("buurtbeeld.ready")
+    nats_pid = up.embedded_nats_pid()
+    assert nats_pid is not None
+
+    assert up.stop(signal.SIGINT) == 0
+
+    # Stopped in order, nothing left running.
+    stopping = up.wait_for("buurtbeeld.stopping", within=0)
+    assert stopping["signal"] == "SIGINT"
+    assert "buurtbeeld.stopped" in up.events()
+    assert not process_exists(nats_pid)
+
+
+def test_with_nats_url_no_embedded_server_is_started(
+    up_env: dict[str, str],
+    start_up: Callable[[dict[str, str]], BuurtbeeldUp],
+    nats_server: EmbeddedNats,
+) -> None:
+    # Point it at a server that is already running.
+    up = start_up({**up_env, "NATS_URL": nats_server.url})
+    ready = up.wait_for("buurtbeeld.ready")
+
+    # It uses that server, and starts none of its own.
+    assert ready["nats_url"] == nats_server.url
+    assert "nats.embedded.started" not in up.events()
+    assert not Path(up_env["BUURTBEELD_DATA"], "nats").exists()
+    assert not something_listens_on(int(up_env["BUURTBEELD_NATS_PORT"]))
+    streams = asyncio.run(stream_configs(nats_server.url))
+    assert streams.intake.subjects == ["intake.*.signals"]
+    assert streams.events.deny_delete
+
+    # Stopping it leaves the external server running.
+    assert up.stop(signal.SIGTERM) == 0
+    assert nats_server.process is not None and nats_server.process.poll() is None
+
+
+def test_a_bad_setting_is_refused_before_anything_starts(
+    up_env: dict[str, str], start_up: Callable[[dict[str, str]], BuurtbeeldUp]
+) -> None:
+    up = start_up({**up_env, "NATS_REPLICAS": "seven"})
+
+    assert up.wait() == 2
+    assert "NATS_REPLICAS" in "".join(up.output)
+    assert not Path(up_env["BUURTBEELD_DATA"]).exists()
+
+
+def test_a_taken_nats_port_fails_the_start_with_exit_code_1(
+    up_env: dict[str, str], start_up: Callable[[dict[str, str]], BuurtbeeldUp]
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(up_env["BUURTBEELD_NATS_PORT"])))
+        squatter.listen()
+
+        up = start_up(up_env)
+
+        assert up.wait() == 1
+    failed = up.wait_for("buurtbeeld.failed", within=0)
+    assert "BUURTBEELD_NATS_PORT" in failed["error"]
+    assert "buurtbeeld.ready" not in up.events()
+
+
+def test_a_stop_while_nats_is_unreachable_ends_the_start(
+    up_env: dict[str, str], start_up: Callable[[dict[str, str]], BuurtbeeldUp]
+) -> None:
+    # NATS_URL names a server that is not there (yet): it keeps trying.
+    up = start_up({**up_env, "NATS_URL": f"nats://127.0.0.1:{free_port()}"})
+    up.wait_for("nats.error")
+
+    # An operator gives up: it stops without ever having been ready.
+    assert up.stop(signal.SIGTERM) == 0
+    assert "buurtbeeld.ready" not in up.events()
+    assert up.events()[-1] == "buurtbeeld.stopped"
