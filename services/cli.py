@@ -21,14 +21,14 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_CONFIGURATION = 2
 
-log = structlog.get_logger(__name__)
+# Named, not __name__: under `python -m` that would be "__main__".
+log = structlog.get_logger("services.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: this process's); returns the exit status."""
     args = build_parser().parse_args(argv)
-    command: int = args.command_handler(args)
-    return command
+    return int(args.command_handler(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
