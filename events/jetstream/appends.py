@@ -31,6 +31,8 @@ class Append:
     # Subject -> (index of its last message, position of that message).
     last_messages: dict[str, tuple[int, int]] = field(default_factory=dict)
     event_count: int = 0
+    # Subject -> the events written there, for the event cache.
+    events_by_subject: dict[str, list[StoredEvent]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -41,8 +43,10 @@ class Append:
             headers = {TOPIC_HEADER: event.topic, VERSION_HEADER: str(event.originator_version)}
             if isinstance(event.originator_id, UUID):
                 headers[UUID_ID_HEADER] = UUID_ID_VALUE
+            subject = scheme.subject_for(event.originator_id)
+            append.events_by_subject.setdefault(subject, []).append(event)
             append._add(
-                scheme.subject_for(event.originator_id),
+                subject,
                 event.originator_version,
                 headers,
                 event.state,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from threading import Thread
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ import nats
 import nats.errors
 from eventsourcing.persistence import NotSupportedError, OperationalError
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,30 @@ _GRACE = 1.0
 
 class UnsupportedServerError(NotSupportedError):
     """The nats-server is too old for the event store (no atomic batch publish)."""
+
+
+class ReplyRouter:
+    """Routes messages arriving on `<prefix>.<token>` to whoever registered the token."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._handlers: dict[str, Callable[[Msg], None]] = {}
+        self._next = 0
+
+    def register(self, handler: Callable[[Msg], None]) -> tuple[str, str]:
+        """A fresh (reply subject, token) whose messages go to `handler`."""
+        self._next += 1
+        token = str(self._next)
+        self._handlers[token] = handler
+        return f"{self.prefix}.{token}", token
+
+    def unregister(self, token: str) -> None:
+        self._handlers.pop(token, None)
+
+    async def route(self, msg: Msg) -> None:
+        handler = self._handlers.get(msg.subject.rpartition(".")[2])
+        if handler is not None:
+            handler(msg)
 
 
 class JetStreamClient:
@@ -89,6 +114,10 @@ class JetStreamClient:
             ) from e
         # ... but once connected, keep reconnecting through server restarts.
         nc.options["max_reconnect_attempts"] = -1
+        # One reply subscription for every multi-message request (nats-py resubscribes
+        # it after a reconnect), instead of a SUB and UNSUB per request.
+        self.replies = ReplyRouter(nc.new_inbox())
+        await nc.subscribe(f"{self.replies.prefix}.*", cb=self.replies.route)
         version = nc.connected_server_version
         if (version.major, version.minor) < MINIMUM_SERVER_VERSION:
             await nc.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from eventsourcing.persistence import StoredEvent
+
 
 @dataclass(frozen=True)
 class Head:
@@ -43,3 +45,53 @@ class Heads:
 
     def forget(self, subject: str) -> None:
         self._heads.pop(subject, None)
+
+
+@dataclass
+class KnownEvents:
+    """All events of one subject up to stream sequence `sequence`."""
+
+    sequence: int
+    events: list[StoredEvent]
+
+
+class EventCache:
+    """The events this process has read or written, per subject, bounded.
+
+    The stream is immutable, so what was read stays true; a read only has to
+    ask the server for what came after `KnownEvents.sequence`.
+    """
+
+    def __init__(self, max_events: int = 500_000) -> None:
+        self._max_events = max_events
+        self._count = 0
+        self._known: OrderedDict[str, KnownEvents] = OrderedDict()
+
+    def get(self, subject: str) -> KnownEvents | None:
+        known = self._known.get(subject)
+        if known is not None:
+            self._known.move_to_end(subject)
+        return known
+
+    def put(self, subject: str, sequence: int, events: list[StoredEvent]) -> None:
+        self.forget(subject)
+        self._known[subject] = KnownEvents(sequence, events)
+        self._count += len(events)
+        while self._count > self._max_events and self._known:
+            _, evicted = self._known.popitem(last=False)
+            self._count -= len(evicted.events)
+
+    def extend(self, subject: str, after: int, sequence: int, events: list[StoredEvent]) -> None:
+        """Add events stored right after sequence `after`; drop what cannot be made whole."""
+        known = self._known.get(subject)
+        if known is not None and known.sequence == after:
+            self.put(subject, sequence, known.events + events)
+        elif after == 0:  # the subject was empty: these are all its events
+            self.put(subject, sequence, events)
+        else:
+            self.forget(subject)
+
+    def forget(self, subject: str) -> None:
+        known = self._known.pop(subject, None)
+        if known is not None:
+            self._count -= len(known.events)

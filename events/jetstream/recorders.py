@@ -29,7 +29,7 @@ from nats.aio.msg import Msg
 
 from events.jetstream.appends import TOPIC_HEADER, VERSION_HEADER, Append
 from events.jetstream.client import JetStreamClient
-from events.jetstream.heads import Head, Heads
+from events.jetstream.heads import EventCache, Head, Heads
 from events.jetstream.subjects import UUID_ID_HEADER, SubjectScheme
 from events.jetstream.wire import (
     ConcurrencyConflictError,
@@ -61,6 +61,7 @@ class JetStreamRecorder:
         self.stream = stream
         self.scheme = scheme
         self._heads = Heads()
+        self._cache = EventCache()
 
     # -- writing -------------------------------------------------------------
 
@@ -86,6 +87,14 @@ class JetStreamRecorder:
                 continue
             for subject, head in append.written_heads(last).items():
                 self._heads.advance(subject, head)
+                if subject in append.events_by_subject:
+                    expected = heads.get(subject)
+                    self._cache.extend(
+                        subject,
+                        after=expected.sequence if expected else 0,
+                        sequence=head.sequence,
+                        events=append.events_by_subject[subject],
+                    )
             return append.event_sequences(last)
         raise IntegrityError(f"gave up after {MAX_ATTEMPTS} concurrent writes to {append.subjects}")
 
@@ -114,6 +123,7 @@ class JetStreamRecorder:
             page = PAGE if limit is None else min(PAGE, limit - len(messages))
             got, pending = await direct_get_batch(
                 self.client.nc,
+                self.client.replies,
                 self.stream,
                 subject=subject,
                 start=start,
@@ -148,6 +158,30 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
         subject = self.scheme.subject_for(originator_id)
         return self.client.run(self._select(subject, originator_id, gt, lte, desc, limit))
 
+    async def _all_events(self, subject: str, originator_id: UUID | str) -> list[StoredEvent]:
+        """Every event on `subject`: what we know, plus what was stored after it."""
+        known = self._cache.get(subject)
+        after = known.sequence if known else 0
+        messages = await self._read_subject(subject, start=after + 1)
+        if not messages:
+            return known.events if known else []
+        self._heads.advance(subject, Head(_sequence(messages[-1]), _version(messages[-1])))
+        new = self._stored_events(originator_id, messages)
+        self._cache.extend(subject, after, _sequence(messages[-1]), new)
+        return (known.events if known else []) + new
+
+    @staticmethod
+    def _stored_events(originator_id: UUID | str, messages: list[Msg]) -> list[StoredEvent]:
+        return [
+            StoredEvent(
+                originator_id=originator_id,
+                originator_version=_version(m),
+                topic=(m.headers or {})[TOPIC_HEADER],
+                state=m.data,
+            )
+            for m in messages
+        ]
+
     async def _select(
         self,
         subject: str,
@@ -161,19 +195,9 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             # The last event only (how snapshots are found): one direct get.
             last = await direct_get_last(self.client.nc, self.stream, subject, self.client.timeout)
             messages = [] if last is None else [last]
+            events = self._stored_events(originator_id, messages)
         else:
-            messages = await self._read_subject(subject)
-        if messages:
-            self._heads.advance(subject, Head(_sequence(messages[-1]), _version(messages[-1])))
-        events = [
-            StoredEvent(
-                originator_id=originator_id,
-                originator_version=_version(m),
-                topic=(m.headers or {})[TOPIC_HEADER],
-                state=m.data,
-            )
-            for m in messages
-        ]
+            events = await self._all_events(subject, originator_id)
         events = [
             e
             for e in events

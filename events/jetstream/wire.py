@@ -7,16 +7,16 @@ All are coroutines run on the client's loop thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
-import nats.errors
 from eventsourcing.persistence import IntegrityError, OperationalError, ProgrammingError
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+
+from events.jetstream.client import ReplyRouter
 
 BATCH_ID = "Nats-Batch-Id"
 BATCH_SEQUENCE = "Nats-Batch-Sequence"
@@ -101,7 +101,14 @@ async def direct_get_last(nc: NATS, stream: str, subject: str, timeout: float) -
 
 
 async def direct_get_batch(
-    nc: NATS, stream: str, *, subject: str, start: int, batch: int, timeout: float
+    nc: NATS,
+    replies: ReplyRouter,
+    stream: str,
+    *,
+    subject: str,
+    start: int,
+    batch: int,
+    timeout: float,
 ) -> tuple[list[Msg], int]:
     """Up to `batch` messages on `subject` from sequence `start`, in one request.
 
@@ -111,22 +118,20 @@ async def direct_get_batch(
     end: asyncio.Future[tuple[str, dict[str, str]]] = loop.create_future()
     received: list[Msg] = []
 
-    async def on_message(msg: Msg) -> None:
+    def on_message(msg: Msg) -> None:
         status = msg.headers.get(STATUS) if msg.headers else None
         if status is None:
             received.append(msg)
         elif not end.done():
             end.set_result((status, dict(msg.headers or {})))
 
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox, cb=on_message)
+    reply, token = replies.register(on_message)
     try:
         request = {"seq": max(start, 1), "next_by_subj": subject, "batch": batch}
-        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), inbox)
+        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply)
         status, headers = await asyncio.wait_for(end, timeout)
     finally:
-        with contextlib.suppress(nats.errors.ConnectionClosedError):
-            await sub.unsubscribe()
+        replies.unregister(token)
     if status == "404":
         return received, 0
     if status == "204":
