@@ -329,3 +329,17 @@ def test_a_stop_while_nats_is_unreachable_ends_the_start(
     assert up.stop(signal.SIGTERM) == 0
     assert "buurtbeeld.ready" not in up.events()
     assert up.events()[-1] == "buurtbeeld.stopped"
+
+
+def test_with_another_persistence_module_no_events_stream_is_created(
+    up_env: dict[str, str], start_up: Callable[[dict[str, str]], BuurtbeeldUp]
+) -> None:
+    # The eventsourcing library's SQLite store instead of JetStream.
+    up = start_up({**up_env, "PERSISTENCE_MODULE": "eventsourcing.sqlite"})
+    ready = up.wait_for("buurtbeeld.ready")
+
+    # NATS still carries INTAKE, but the events go to SQLite in the data folder.
+    assert ready["streams"] == ["INTAKE"]
+    event_store = up.wait_for("event_store.ready", within=0)
+    assert event_store["where"] == str(Path(up_env["BUURTBEELD_DATA"], "events.sqlite"))
+    assert up.stop(signal.SIGTERM) == 0
