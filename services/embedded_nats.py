@@ -71,8 +71,10 @@ class EmbeddedNats:
     port: int = 0
     monitor_port: int | None = None
     server_name: str = "buurtbeeld"
-    startup_timeout: float = 15.0
+    # JetStream loads its store before it listens: a large store takes a while.
+    startup_timeout: float = 60.0
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log_offset: int = field(default=0, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -109,6 +111,7 @@ class EmbeddedNats:
         if not self.port:
             self.port = free_port()
         self.write_config()
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(find_nats_server()), "-c", str(self.config_path)],
@@ -122,6 +125,8 @@ class EmbeddedNats:
         return self
 
     def _wait_until_listening(self) -> None:
+        """Wait for this process's own "ready" line: another program on the port
+        would accept connections too, while our server exits with "address in use"."""
         assert self.process is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -129,11 +134,11 @@ class EmbeddedNats:
                 raise EmbeddedNatsError(
                     f"nats-server exited with {self.process.returncode}; see {self.log_path}"
                 )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                if b"Server is ready" in log.read():
                     return
-            except OSError:
-                time.sleep(0.02)
+            time.sleep(0.02)
         self.kill()
         raise EmbeddedNatsError(
             f"nats-server did not listen on port {self.port} within "
