@@ -1,0 +1,1 @@
+"""Coordination: the Issue domain model, and (later) its application and handlers."""
