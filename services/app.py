@@ -16,6 +16,7 @@ import structlog
 
 from services.concurrency import in_thread_to_the_end, unless_stopped
 from services.nats_lifecycle import nats_connection, nats_server
+from services.registries import Registries, load_registries
 from services.settings import JETSTREAM, POSTGRES, SQLITE, Settings, redact_credentials
 from services.streams import ensure_intake_stream
 
@@ -73,6 +74,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 async def _start(components: AsyncExitStack, settings: Settings) -> Running:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log.info("buurtbeeld.data", path=str(settings.data_dir))
+    registries = load_registries(settings)
+    log_registries(registries)
     nats_url = await components.enter_async_context(nats_server(settings))
     nc = await components.enter_async_context(nats_connection(nats_url, settings))
     await ensure_intake_stream(nc, settings)
@@ -88,6 +91,32 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
             messages=stream.state.messages,
         )
     return Running(nats_url=nats_url, streams=tuple(s.config.name or "" for s in streams))
+
+
+def log_registries(registries: Registries) -> None:
+    """Say what the registries hold and where from; show freshly made demo tokens, once."""
+    log.info(
+        "registries.loaded",
+        organisations=len(registries.organisations),
+        organisations_file=registries.organisations_source,
+        categories=len(registries.categories),
+        categories_source=registries.categories_source,
+        buurten=len(registries.buurten),
+        buurten_source=registries.buurten_source,
+    )
+    for organisation, buurten in registries.buurten_of_unknown_organisations().items():
+        log.warning("registries.unknown_buurten", organisation=organisation, buurten=buurten)
+    if registries.demo_tokens:
+        # A warning, so that it shows at any log level below error.
+        log.warning(
+            "demo.tokens",
+            tokens=dict(registries.demo_tokens),
+            file=registries.organisations_source,
+            note=(
+                "demo API tokens, shown only this once: the file keeps only their SHA-256. "
+                "Lost them? Delete the file and start again for new ones."
+            ),
+        )
 
 
 async def prepare_event_store(nats_url: str, settings: Settings) -> None:

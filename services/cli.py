@@ -15,6 +15,7 @@ import structlog
 
 from services.embedded_nats import EmbeddedNatsError
 from services.logging import configure_logging
+from services.registries import RegistryError
 from services.settings import Settings, SettingsError
 
 EXIT_OK = 0
@@ -68,6 +69,9 @@ def up(args: argparse.Namespace) -> int:
     except EmbeddedNatsError as e:
         log.error("buurtbeeld.failed", error=str(e))
         return EXIT_FAILED
+    except RegistryError as e:
+        log.error("buurtbeeld.failed", error=str(e), problems=e.problems)
+        return EXIT_BAD_CONFIGURATION
     except Exception:
         log.exception("buurtbeeld.failed")
         return EXIT_FAILED

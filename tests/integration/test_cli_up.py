@@ -214,6 +214,15 @@ def test_up_runs_nats_with_both_streams_stops_on_sigterm_and_keeps_the_data(
     assert nats_pid is not None and process_exists(nats_pid)
     assert Path(up_env["BUURTBEELD_DATA"], "nats", "nats-server.log").exists()
 
+    # The demo organisations were created, and their tokens shown, this once.
+    organisations_file = Path(up_env["BUURTBEELD_DATA"], "organisations.toml")
+    registries = first.wait_for("registries.loaded", within=0)
+    assert registries["organisations_file"] == str(organisations_file)
+    assert registries["buurten_source"] == "shipped demo list"
+    demo = first.wait_for("demo.tokens", within=0)
+    assert len(demo["tokens"]) == registries["organisations"]
+    assert demo["tokens"]["woonzorg"] not in organisations_file.read_text()
+
     # INTAKE: file storage, bounded retention, two-minute dedup window, old ones go first.
     streams = asyncio.run(stream_configs(url))
     assert streams.intake.subjects == ["intake.*.signals"]
@@ -250,6 +259,9 @@ def test_up_runs_nats_with_both_streams_stops_on_sigterm_and_keeps_the_data(
     assert json.loads(body)["signalRef"] == "wz-2026-000123"
     assert max_age == 24 * 3600
     assert second.stop(signal.SIGTERM) == 0
+    # The demo organisations are still there; their tokens are not shown again.
+    assert "registries.loaded" in second.events()
+    assert "demo.tokens" not in second.events()
 
 
 def test_up_stops_cleanly_on_sigint(
@@ -301,6 +313,22 @@ def test_a_bad_setting_is_refused_before_anything_starts(
     assert up.wait() == 2
     assert "NATS_REPLICAS" in "".join(up.output)
     assert not Path(up_env["BUURTBEELD_DATA"]).exists()
+
+
+def test_a_missing_organisations_file_that_was_named_is_refused_before_nats_starts(
+    up_env: dict[str, str], start_up: Callable[[dict[str, str]], BuurtbeeldUp], tmp_path: Path
+) -> None:
+    missing = tmp_path / "partners.toml"
+    up = start_up({**up_env, "BUURTBEELD_ORGANISATIONS": str(missing)})
+
+    assert up.wait() == 2
+    failed = up.wait_for("buurtbeeld.failed", within=0)
+    assert str(missing) in failed["error"]
+    assert "BUURTBEELD_ORGANISATIONS" in failed["error"]
+    # No demo file instead, and nothing started.
+    assert not missing.exists()
+    assert not Path(up_env["BUURTBEELD_DATA"], "organisations.toml").exists()
+    assert "nats.embedded.started" not in up.events()
 
 
 def test_a_taken_nats_port_fails_the_start_with_exit_code_1(
