@@ -1,16 +1,18 @@
 """The Issue aggregate: what the organisations of a buurt coordinate on.
 
 One or more signals about the same thing in the same place; at most one owner
-(the organisation with regie). Every rule of the lifecycle in DOMAIN.md is a
-`check_*` method; every command is an event named in the past tense, carrying
-who acted and when.
+(the organisation with regie). Commands are imperative methods that check the
+rules of DOMAIN.md (`check_*`) and then trigger an event named in the past
+tense. Each event class has exactly the fields of its public contract type in
+`events.contract` (who acted, when, and the issue's buurt and category), so the
+stored event is the documented JSON.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from uuid import uuid4
 
 from eventsourcing.domain import (
@@ -18,9 +20,9 @@ from eventsourcing.domain import (
     CanInitAggregate,
     CanMutateAggregate,
     MetaDomainEvent,
-    event,
 )
 
+from events.contract import SignalRecord
 from services.coordination.refusals import AlreadyOwned, Forbidden, InvalidCommand, NotOwner
 
 
@@ -31,17 +33,6 @@ class Status(StrEnum):
     ESCALATED = "escalated"
     RESOLVED = "resolved"
     MERGED = "merged"
-
-
-@dataclass(frozen=True)
-class SignalNote:
-    """A signal as the issue remembers it (personal data stays in the event log)."""
-
-    signal_ref: str
-    organisation: str
-    summary: str
-    observed_at: datetime
-    location_key: str | None = None
 
 
 class StrAggregate(BaseAggregate[str]):
@@ -59,29 +50,66 @@ class StrAggregate(BaseAggregate[str]):
 class Issue(StrAggregate):
     """An issue in one buurt and category, at one location key."""
 
+    class Event(StrAggregate.Event):
+        """Who acted (`organisation`, `actor`), when (`at`), on which buurt and category."""
+
+        buurt: str
+        category: str
+        organisation: str
+        at: datetime
+        actor: str | None
+
     @staticmethod
     def create_id(buurt: str) -> str:
         return f"{buurt}.issue.{uuid4().hex}"
 
-    @event("IssueOpened")
+    @classmethod
+    def open(
+        cls,
+        buurt: str,
+        category: str,
+        sensitivity: str,
+        signal: SignalRecord,
+        at: datetime,
+        actor: str | None = None,
+    ) -> Issue:
+        """A signal that matched no open issue opens a new, unowned one."""
+        return cls._create(
+            cls.IssueOpened,
+            id=cls.create_id(buurt),
+            timestamp=at,
+            buurt=buurt,
+            category=category,
+            organisation=signal.organisation,
+            at=at,
+            actor=actor,
+            sensitivity=sensitivity,
+            signal=signal,
+        )
+
+    class IssueOpened(Event, StrAggregate.Created):
+        sensitivity: str
+        signal: SignalRecord
+
     def __init__(
         self,
         buurt: str,
         category: str,
-        sensitivity: str,
-        signal: SignalNote,
+        organisation: str,
         at: datetime,
-        actor: str | None = None,
+        sensitivity: str,
+        signal: SignalRecord,
+        actor: str | None,
     ) -> None:
         self.buurt = buurt
         self.category = category
         self.sensitivity = sensitivity
-        self.location_key = signal.location_key
+        self.location_key = signal.location.key if signal.location else None
         self.opened_at = at
-        self.opened_by = signal.organisation
-        self.signals: list[SignalNote] = [signal]
+        self.opened_by = organisation
+        self.signals: list[SignalRecord] = [signal]
         self.absorbed_signal_count = 0
-        self.reporters: set[str] = {signal.organisation}
+        self.reporters: set[str] = {organisation}
         self.owner: str | None = None
         self.owned_since: datetime | None = None
         self.handover_to: str | None = None
@@ -120,25 +148,55 @@ class Issue(StrAggregate):
             and at - self.last_changed_at <= window
         )
 
+    def is_overdue(self, now: datetime, due_at: datetime) -> bool:
+        """Unowned, open, not yet escalated, and past the target time to ownership."""
+        return self.is_open and self.owner is None and not self.escalated and now >= due_at
+
     # -- commands ----------------------------------------------------------
 
-    @event("SignalAttached")
-    def attach_signal(self, signal: SignalNote, at: datetime, actor: str | None = None) -> None:
-        self.check_is_open("attach a signal to")
-        self.signals.append(signal)
-        self.reporters.add(signal.organisation)
-        self.last_changed_at = at
+    def _record(
+        self,
+        event_class: type[Event],
+        organisation: str,
+        at: datetime,
+        actor: str | None,
+        **fields: Any,
+    ) -> None:
+        self.trigger_event(
+            event_class,
+            timestamp=at,
+            buurt=self.buurt,
+            category=self.category,
+            organisation=organisation,
+            at=at,
+            actor=actor,
+            **fields,
+        )
 
-    @event("OwnershipClaimed")
+    def attach_signal(self, signal: SignalRecord, at: datetime, actor: str | None = None) -> None:
+        self.check_is_open("attach a signal to")
+        self._record(self.SignalAttached, signal.organisation, at, actor, signal=signal)
+
+    class SignalAttached(Event):
+        signal: SignalRecord
+
+        def apply(self, issue: Issue) -> None:
+            issue.signals.append(self.signal)
+            issue.reporters.add(self.organisation)
+            issue.last_changed_at = self.at
+
     def claim(self, organisation: str, at: datetime, actor: str | None = None) -> None:
         self.check_is_open("claim")
         self.check_is_unowned()
-        self.owner = organisation
-        self.owned_since = at
-        self.escalated = False
-        self.last_changed_at = at
+        self._record(self.OwnershipClaimed, organisation, at, actor)
 
-    @event("HandoverOffered")
+    class OwnershipClaimed(Event):
+        def apply(self, issue: Issue) -> None:
+            issue.owner = self.organisation
+            issue.owned_since = self.at
+            issue.escalated = False
+            issue.last_changed_at = self.at
+
     def offer_handover(
         self, organisation: str, to: str, at: datetime, actor: str | None = None
     ) -> None:
@@ -148,55 +206,82 @@ class Issue(StrAggregate):
             raise InvalidCommand(f"{organisation} already owns {self.id}")
         if self.handover_to is not None:
             raise InvalidCommand(f"{self.id} already has a handover to {self.handover_to} pending")
-        self.handover_to = to
-        self.last_changed_at = at
+        self._record(self.HandoverOffered, organisation, at, actor, to=to)
 
-    @event("HandoverAccepted")
+    class HandoverOffered(Event):
+        to: str
+
+        def apply(self, issue: Issue) -> None:
+            issue.handover_to = self.to
+            issue.last_changed_at = self.at
+
     def accept_handover(self, organisation: str, at: datetime, actor: str | None = None) -> None:
         self.check_handover_is_for(organisation)
-        self.owner = organisation
-        self.owned_since = at
-        self.handover_to = None
-        self.last_changed_at = at
+        assert self.owner is not None  # a handover is only ever offered by the owner
+        self._record(self.HandoverAccepted, organisation, at, actor, previous_owner=self.owner)
 
-    @event("HandoverDeclined")
+    class HandoverAccepted(Event):
+        previous_owner: str
+
+        def apply(self, issue: Issue) -> None:
+            issue.owner = self.organisation
+            issue.owned_since = self.at
+            issue.handover_to = None
+            issue.last_changed_at = self.at
+
     def decline_handover(self, organisation: str, at: datetime, actor: str | None = None) -> None:
         self.check_handover_is_for(organisation)
-        self.handover_to = None
-        self.last_changed_at = at
+        self._record(self.HandoverDeclined, organisation, at, actor)
 
-    @event("OwnershipReleased")
+    class HandoverDeclined(Event):
+        def apply(self, issue: Issue) -> None:
+            issue.handover_to = None
+            issue.last_changed_at = self.at
+
     def release(self, organisation: str, at: datetime, actor: str | None = None) -> None:
         self.check_is_open("release")
         self.check_is_owner(organisation, "release")
-        self.owner = None
-        self.owned_since = None
-        self.handover_to = None
-        self.last_changed_at = at
+        self._record(self.OwnershipReleased, organisation, at, actor)
 
-    @event("IssueResolved")
+    class OwnershipReleased(Event):
+        def apply(self, issue: Issue) -> None:
+            issue.owner = None
+            issue.owned_since = None
+            issue.handover_to = None
+            issue.last_changed_at = self.at
+
     def resolve(
         self, organisation: str, resolution: str, at: datetime, actor: str | None = None
     ) -> None:
         self.check_is_open("resolve")
         self.check_is_owner(organisation, "resolve")
-        self.closed_as = Status.RESOLVED
-        self.handover_to = None
-        self.last_changed_at = at
+        self._record(self.IssueResolved, organisation, at, actor, resolution=resolution)
 
-    @event("IssueReopened")
+    class IssueResolved(Event):
+        resolution: str
+
+        def apply(self, issue: Issue) -> None:
+            issue.closed_as = Status.RESOLVED
+            issue.handover_to = None
+            issue.last_changed_at = self.at
+
     def reopen(
         self, organisation: str, reason: str, at: datetime, actor: str | None = None
     ) -> None:
         if self.closed_as is not Status.RESOLVED:
             raise InvalidCommand(f"{self.id} is {self.status}; only a resolved issue is reopened")
-        self.closed_as = None
-        self.owner = None
-        self.owned_since = None
-        self.escalated = False
-        self.last_changed_at = at
+        self._record(self.IssueReopened, organisation, at, actor, reason=reason)
 
-    @event("IssueMerged")
+    class IssueReopened(Event):
+        reason: str
+
+        def apply(self, issue: Issue) -> None:
+            issue.closed_as = None
+            issue.owner = None
+            issue.owned_since = None
+            issue.escalated = False
+            issue.last_changed_at = self.at
+
     def merge_into(
         self, organisation: str, into: str, at: datetime, actor: str | None = None
     ) -> None:
@@ -205,11 +290,16 @@ class Issue(StrAggregate):
             raise InvalidCommand(f"{self.id} cannot be merged into itself")
         if self.owner is not None:
             self.check_is_owner(organisation, "merge")
-        self.closed_as = Status.MERGED
-        self.handover_to = None
-        self.last_changed_at = at
+        self._record(self.IssueMerged, organisation, at, actor, into=into)
 
-    @event("IssueAbsorbed")
+    class IssueMerged(Event):
+        into: str
+
+        def apply(self, issue: Issue) -> None:
+            issue.closed_as = Status.MERGED
+            issue.handover_to = None
+            issue.last_changed_at = self.at
+
     def absorb(
         self,
         organisation: str,
@@ -220,19 +310,37 @@ class Issue(StrAggregate):
         actor: str | None = None,
     ) -> None:
         self.check_is_open("merge into")
-        self.absorbed_signal_count += signal_count
-        self.reporters.update(reporters)
-        self.last_changed_at = at
+        self._record(
+            self.IssueAbsorbed,
+            organisation,
+            at,
+            actor,
+            merged=merged,
+            signal_count=signal_count,
+            reporters=reporters,
+        )
 
-    @event("IssueEscalated")
-    def escalate(self, due_at: datetime, at: datetime) -> None:
+    class IssueAbsorbed(Event):
+        merged: str
+        signal_count: int
+        reporters: list[str]
+
+        def apply(self, issue: Issue) -> None:
+            issue.absorbed_signal_count += self.signal_count
+            issue.reporters.update(self.reporters)
+            issue.last_changed_at = self.at
+
+    def escalate(self, organisation: str, due_at: datetime, at: datetime) -> None:
+        """`organisation` is the system escalating (the coordination service)."""
         if not self.is_overdue(at, due_at):
             raise InvalidCommand(f"{self.id} is not overdue for ownership")
-        self.escalated = True
+        self._record(self.IssueEscalated, organisation, at, None, due_at=due_at)
 
-    def is_overdue(self, now: datetime, due_at: datetime) -> bool:
-        """Unowned, open, not yet escalated, and past the target time to ownership."""
-        return self.is_open and self.owner is None and not self.escalated and now >= due_at
+    class IssueEscalated(Event):
+        due_at: datetime
+
+        def apply(self, issue: Issue) -> None:
+            issue.escalated = True
 
     # -- rules -------------------------------------------------------------
 

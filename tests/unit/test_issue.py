@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.coordination.issue import Issue, SignalNote, Status
+from events.contract import Location, SignalRecord
+from services.coordination.issue import Issue, Status
 from services.coordination.refusals import AlreadyOwned, Forbidden, InvalidCommand, NotOwner
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -15,8 +16,14 @@ BUURT = "BU0363FF03"
 
 def signal(
     ref: str = "wz-1", organisation: str = "woonzorg", key: str = "parkeerplaats"
-) -> SignalNote:
-    return SignalNote(ref, organisation, "Grof vuil bij de containers", T0, key)
+) -> SignalRecord:
+    return SignalRecord(
+        signal_ref=ref,
+        organisation=organisation,
+        summary="Grof vuil bij de containers",
+        observed_at=T0,
+        location=Location(key=key, address="Louweshoek 1"),
+    )
 
 
 def opened(**overrides: object) -> Issue:
@@ -27,7 +34,7 @@ def opened(**overrides: object) -> Issue:
         "signal": signal(),
         "at": T0,
     }
-    return Issue(**(args | overrides))  # type: ignore[arg-type]
+    return Issue.open(**(args | overrides))  # type: ignore[arg-type]
 
 
 def replayed(issue: Issue) -> Issue:
@@ -183,14 +190,14 @@ def test_an_unowned_issue_past_its_target_time_is_escalated_once() -> None:
 
     # Not yet due: no escalation.
     with pytest.raises(InvalidCommand, match="not overdue"):
-        issue.escalate(due_at=due, at=T0 + timedelta(days=1))
+        issue.escalate("buurtbeeld", due_at=due, at=T0 + timedelta(days=1))
 
-    issue.escalate(due_at=due, at=due)
+    issue.escalate("buurtbeeld", due_at=due, at=due)
     assert issue.status is Status.ESCALATED
     # Exactly once.
     assert not issue.is_overdue(due + timedelta(days=1), due)
     with pytest.raises(InvalidCommand):
-        issue.escalate(due_at=due, at=due + timedelta(days=1))
+        issue.escalate("buurtbeeld", due_at=due, at=due + timedelta(days=1))
 
     # An escalated issue is still unowned: it can be claimed, and then it is owned.
     issue.claim("gemeente-amsterdam", at=due + timedelta(hours=1))
@@ -209,6 +216,8 @@ def test_every_event_records_who_and_when() -> None:
     events = issue.collect_events()
     assert [type(e).__name__ for e in events] == ["IssueOpened", "OwnershipClaimed"]
     claimed = events[1]
-    assert claimed.organisation == "woonzorg"  # type: ignore[attr-defined]
-    assert claimed.actor == "J. de Vries"  # type: ignore[attr-defined]
-    assert claimed.at == T0 + timedelta(minutes=5)  # type: ignore[attr-defined]
+    assert isinstance(claimed, Issue.OwnershipClaimed)
+    assert (claimed.organisation, claimed.actor) == ("woonzorg", "J. de Vries")
+    assert claimed.at == claimed.timestamp == T0 + timedelta(minutes=5)
+    # Every event names the buurt and category, so it is readable on its own.
+    assert (claimed.buurt, claimed.category) == (BUURT, "grof-vuil")

@@ -1,0 +1,132 @@
+"""Storing domain events as their public contract JSON.
+
+The library's default mapper stores a Python topic and its own JSON of the
+event's attributes. Partners read the event log, so ours stores, for every
+event with a contract type of the same name, exactly that contract body:
+
+- topic: the contract type name (`OwnershipClaimed`), or `Name@<n>` for schema
+  version n > 1; the JetStream recorder puts it in the `Es-Topic` header;
+- state: the msgspec JSON of the contract Struct, fields copied by name from
+  the domain event (the originator id becomes `issueId`);
+- reading: older schema versions are upcast step by step on the raw JSON,
+  then decoded into the current contract type and the domain event.
+
+Events without a contract type (the library's snapshots) are stored as the
+library stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import msgspec
+from eventsourcing.domain import CanInitAggregate, DomainEventProtocol
+from eventsourcing.persistence import (
+    Cipher,
+    Compressor,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+)
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ContractTypes:
+    """The contract Structs by name, their schema versions, and how to upcast old shapes."""
+
+    structs: Mapping[str, type[msgspec.Struct]]
+    id_field: str
+    versions: Mapping[str, int] = field(default_factory=dict)
+    # (name, from_version) -> function from the v(n) JSON object to the v(n+1) one.
+    upcasters: Mapping[tuple[str, int], Upcaster] = field(default_factory=dict)
+
+    def version(self, name: str) -> int:
+        return self.versions.get(name, 1)
+
+    def topic(self, name: str) -> str:
+        version = self.version(name)
+        return name if version == 1 else f"{name}@{version}"
+
+    def upcast(self, name: str, from_version: int, body: dict[str, Any]) -> dict[str, Any]:
+        for version in range(from_version, self.version(name)):
+            body = self.upcasters[(name, version)](body)
+        return body
+
+
+class ContractMapper(Mapper[str]):
+    """A `Mapper` for aggregates whose event classes mirror contract types by name.
+
+    `domain_events` maps names to domain event classes; `aggregate_topics` gives,
+    for the "created" event classes, the topic of the aggregate they create.
+    """
+
+    def __init__(
+        self,
+        transcoder: Transcoder,
+        contract: ContractTypes,
+        domain_events: Mapping[str, type[Any]],
+        aggregate_topics: Mapping[str, str],
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
+    ) -> None:
+        super().__init__(transcoder=transcoder, compressor=compressor, cipher=cipher)
+        self.contract = contract
+        self.domain_events = domain_events
+        self.aggregate_topics = aggregate_topics
+        self._encoder = msgspec.json.Encoder()
+        self._decoders = {
+            name: msgspec.json.Decoder(struct) for name, struct in contract.structs.items()
+        }
+        self._raw = msgspec.json.Decoder(dict[str, Any])
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[str]) -> StoredEvent:
+        name = type(domain_event).__name__
+        struct = self.contract.structs.get(name)
+        if struct is None or name not in self.domain_events:
+            return super().to_stored_event(domain_event)
+        values = {
+            f: getattr(domain_event, f)
+            for f in struct.__struct_fields__
+            if f != self.contract.id_field
+        }
+        body = struct(**{self.contract.id_field: domain_event.originator_id}, **values)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=self.contract.topic(name),
+            state=self._encoder.encode(body),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[str]:
+        name, _, version = stored_event.topic.partition("@")
+        if name not in self.domain_events or name not in self.contract.structs:
+            return super().to_domain_event(stored_event)
+        try:
+            body = self._decode(name, int(version or 1), stored_event.state)
+        except (msgspec.DecodeError, msgspec.ValidationError, KeyError) as e:
+            raise MapperDeserialisationError(
+                f"cannot read {stored_event.topic} v{stored_event.originator_version} of "
+                f"{stored_event.originator_id}: {e}"
+            ) from e
+        cls = self.domain_events[name]
+        state = {f: getattr(body, f) for f in body.__struct_fields__ if f != self.contract.id_field}
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        state["timestamp"] = state.get("at")
+        if issubclass(cls, CanInitAggregate):
+            state["originator_topic"] = self.aggregate_topics[name]
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return cast(DomainEventProtocol[str], event)
+
+    def _decode(self, name: str, version: int, data: bytes) -> msgspec.Struct:
+        if version == self.contract.version(name):
+            decoded: msgspec.Struct = self._decoders[name].decode(data)
+            return decoded
+        upcast = self.contract.upcast(name, version, self._raw.decode(data))
+        return self._decoders[name].decode(self._encoder.encode(upcast))
