@@ -9,8 +9,8 @@ surfaces as the library's `OperationalError` within that bound.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
+from _thread import allocate_lock
 from collections.abc import Callable, Coroutine, Sequence
 from threading import Thread
 from typing import Any, TypeVar
@@ -130,21 +130,38 @@ class JetStreamClient:
         return nc
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run `coro` on the loop thread and wait for it, at most `timeout` (+ grace)."""
+        """Run `coro` on the loop thread and wait for it, at most `timeout` (+ grace).
+
+        A task and a bare lock rather than `run_coroutine_threadsafe`: this is
+        the hot path of every store call, and the lighter handoff is measurably
+        cheaper (see bench/store.py).
+        """
         if self._closed:
             coro.close()
             raise OperationalError("the JetStream event store connection is closed")
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        done = allocate_lock()
+        done.acquire()
+        tasks: list[asyncio.Task[T]] = []
+
+        def start() -> None:
+            task = self._loop.create_task(coro)
+            task.add_done_callback(lambda _: done.release())
+            tasks.append(task)
+
+        self._loop.call_soon_threadsafe(start)
         wait = (self.timeout if timeout is None else timeout) + _GRACE
-        try:
-            return future.result(timeout=wait)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise OperationalError(f"NATS did not answer within {wait:.1f}s") from None
-        except concurrent.futures.CancelledError:
-            raise OperationalError("the JetStream event store connection was closed") from None
-        except (TimeoutError, nats.errors.Error, ConnectionError) as e:
-            raise OperationalError(f"NATS request failed: {e!r}") from e
+        if not done.acquire(timeout=wait):
+            self._loop.call_soon_threadsafe(lambda: tasks and tasks[0].cancel())
+            raise OperationalError(f"NATS did not answer within {wait:.1f}s")
+        task = tasks[0]
+        if task.cancelled():
+            raise OperationalError("the JetStream event store connection was closed")
+        error = task.exception()
+        if isinstance(error, nats.errors.Error | asyncio.TimeoutError | ConnectionError):
+            raise OperationalError(f"NATS request failed: {error!r}") from error
+        if error is not None:
+            raise error
+        return task.result()
 
     def close(self) -> None:
         """Cancel calls in flight (their callers get `OperationalError`), then disconnect."""
