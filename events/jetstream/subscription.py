@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 # How long one wait for new events lasts before checking whether we were stopped.
 _POLL = 0.25
 _BATCH = 1000
+# nats-py recreates an ordered consumer after missing two heartbeats; with the
+# default 5 s a subscription stalled 10-20 s after a server restart.
+_HEARTBEAT = 1.0
 
 
 class JetStreamSubscription(Subscription["JetStreamApplicationRecorder"]):
@@ -56,6 +59,7 @@ class JetStreamSubscription(Subscription["JetStreamApplicationRecorder"]):
             self._recorder.scheme.events_filter,
             stream=self._recorder.stream,
             ordered_consumer=True,
+            idle_heartbeat=_HEARTBEAT,
             config=config,
         )
 
