@@ -55,8 +55,11 @@ async def nats_server(settings: Settings) -> AsyncIterator[str]:
             config=str(server.config_path),
             log=str(server.log_path),
         )
+        # For other commands (`buurtbeeld signal`) to find a server on a free port.
+        settings.embedded_nats_url_file.write_text(server.url + "\n")
         yield server.url
     finally:
+        settings.embedded_nats_url_file.unlink(missing_ok=True)
         await in_thread_to_the_end(server.stop)
         if server.process is not None:
             log.info("nats.embedded.stopped", exit_code=server.process.returncode)

@@ -135,6 +135,11 @@ class Settings:
         return self.data_dir / "nats"
 
     @property
+    def embedded_nats_url_file(self) -> Path:
+        """Where a running `buurtbeeld up` says its embedded server listens."""
+        return self.data_dir / "nats.url"
+
+    @property
     def organisations_path(self) -> Path:
         return self.organisations_file or self.data_dir / "organisations.toml"
 
