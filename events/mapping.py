@@ -7,7 +7,8 @@ event with a contract type of the same name, exactly that contract body:
 - topic: the contract type name (`OwnershipClaimed`), or `Name@<n>` for schema
   version n > 1; the JetStream recorder puts it in the `Es-Topic` header;
 - state: the msgspec JSON of the contract Struct, fields copied by name from
-  the domain event (the originator id becomes `issueId`);
+  the domain event (the originator id becomes the type's id field, `issueId`
+  for the Issue's events);
 - reading: older schema versions are upcast step by step on the raw JSON,
   then decoded into the current contract type and the domain event.
 
@@ -44,6 +45,24 @@ class ContractTypes:
     versions: Mapping[str, int] = field(default_factory=dict)
     # (name, from_version) -> function from the v(n) JSON object to the v(n+1) one.
     upcasters: Mapping[tuple[str, int], Upcaster] = field(default_factory=dict)
+    # Name -> the field holding the originator id, for types where it is not `id_field`.
+    id_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def id_field_of(self, name: str) -> str:
+        return self.id_fields.get(name, self.id_field)
+
+    def including(self, other: ContractTypes) -> ContractTypes:
+        """These types and `other`'s (another aggregate's), each keeping its own id field."""
+        return ContractTypes(
+            structs={**self.structs, **other.structs},
+            id_field=self.id_field,
+            versions={**self.versions, **other.versions},
+            upcasters={**self.upcasters, **other.upcasters},
+            id_fields={
+                **self.id_fields,
+                **{name: other.id_field_of(name) for name in other.structs},
+            },
+        )
 
     def version(self, name: str) -> int:
         return self.versions.get(name, 1)
@@ -89,12 +108,9 @@ class ContractMapper(Mapper[str]):
         struct = self.contract.structs.get(name)
         if struct is None or name not in self.domain_events:
             return super().to_stored_event(domain_event)
-        values = {
-            f: getattr(domain_event, f)
-            for f in struct.__struct_fields__
-            if f != self.contract.id_field
-        }
-        body = struct(**{self.contract.id_field: domain_event.originator_id}, **values)
+        id_field = self.contract.id_field_of(name)
+        values = {f: getattr(domain_event, f) for f in struct.__struct_fields__ if f != id_field}
+        body = struct(**{id_field: domain_event.originator_id}, **values)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -114,7 +130,8 @@ class ContractMapper(Mapper[str]):
                 f"{stored_event.originator_id}: {e}"
             ) from e
         cls = self.domain_events[name]
-        state = {f: getattr(body, f) for f in body.__struct_fields__ if f != self.contract.id_field}
+        id_field = self.contract.id_field_of(name)
+        state = {f: getattr(body, f) for f in body.__struct_fields__ if f != id_field}
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         state["timestamp"] = state.get("at")

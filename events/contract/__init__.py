@@ -38,6 +38,7 @@ from events.contract.issue_events import (
     SignalAttached,
     SignalRecord,
 )
+from events.contract.receipts import SignalReceived
 
 __all__ = [
     "COMMANDS",
@@ -72,5 +73,6 @@ __all__ = [
     "Resolve",
     "Signal",
     "SignalAttached",
+    "SignalReceived",
     "SignalRecord",
 ]

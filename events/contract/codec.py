@@ -9,10 +9,12 @@ import msgspec
 from events.contract.commands import COMMANDS, Accepted, Command, Refused, Reply
 from events.contract.intake import Signal
 from events.contract.issue_events import IssueEventType
+from events.contract.receipts import SignalReceived
 
 encoder = msgspec.json.Encoder()
 signal_decoder = msgspec.json.Decoder(Signal)
 issue_event_decoder = msgspec.json.Decoder(IssueEventType)
+receipt_decoder = msgspec.json.Decoder(SignalReceived)
 command_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     verb: msgspec.json.Decoder(kind) for verb, kind in COMMANDS.items()
 }

@@ -14,6 +14,7 @@ import msgspec
 from events.contract.commands import COMMANDS, Accepted, Refused
 from events.contract.intake import Rejection, Signal
 from events.contract.issue_events import IssueEventType
+from events.contract.receipts import SignalReceived
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -21,6 +22,7 @@ BODIES: dict[str, Any] = {
     "intake.signal": Signal,
     "rejected": Rejection,
     "events.issue": IssueEventType,
+    "events.receipt": SignalReceived,
     **{f"cmd.{verb}": kind for verb, kind in COMMANDS.items()},
     "reply.accepted": Accepted,
     "reply.refused": Refused,
