@@ -10,6 +10,7 @@ stored event is the documented JSON.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -24,6 +25,9 @@ from eventsourcing.domain import (
 
 from events.contract import SignalRecord
 from services.coordination.refusals import AlreadyOwned, Forbidden, InvalidCommand, NotOwner
+
+# `<buurt>.issue.<unique>`, as `Issue.create_id` makes them.
+ISSUE_ID = re.compile(r"^BU\d{4}[0-9A-Z]{4}\.issue\.[0-9A-Za-z_-]{1,64}$", re.ASCII)
 
 
 class Status(StrEnum):
@@ -62,6 +66,11 @@ class Issue(StrAggregate):
     @staticmethod
     def create_id(buurt: str) -> str:
         return f"{buurt}.issue.{uuid4().hex}"
+
+    @staticmethod
+    def is_issue_id(text: str) -> bool:
+        """Whether `text` has the shape of an issue id (so it names no other aggregate)."""
+        return ISSUE_ID.fullmatch(text) is not None
 
     @classmethod
     def open(
@@ -112,6 +121,8 @@ class Issue(StrAggregate):
         self.reporters: set[str] = {organisation}
         self.owner: str | None = None
         self.owned_since: datetime | None = None
+        # When it last became unowned (opened, released, reopened); None while owned.
+        self.unowned_since: datetime | None = at
         self.handover_to: str | None = None
         self.escalated = False
         self.closed_as: Status | None = None
@@ -147,6 +158,10 @@ class Issue(StrAggregate):
             and (self.buurt, self.category, self.location_key) == (buurt, category, location_key)
             and at - self.last_changed_at <= window
         )
+
+    def ownership_due_at(self, target: timedelta) -> datetime | None:
+        """When an unowned issue should have an owner: `target` after it became unowned."""
+        return None if self.unowned_since is None else self.unowned_since + target
 
     def is_overdue(self, now: datetime, due_at: datetime) -> bool:
         """Unowned, open, not yet escalated, and past the target time to ownership."""
@@ -194,6 +209,7 @@ class Issue(StrAggregate):
         def apply(self, issue: Issue) -> None:
             issue.owner = self.organisation
             issue.owned_since = self.at
+            issue.unowned_since = None
             issue.escalated = False
             issue.last_changed_at = self.at
 
@@ -247,6 +263,7 @@ class Issue(StrAggregate):
         def apply(self, issue: Issue) -> None:
             issue.owner = None
             issue.owned_since = None
+            issue.unowned_since = self.at
             issue.handover_to = None
             issue.last_changed_at = self.at
 
@@ -279,6 +296,7 @@ class Issue(StrAggregate):
             issue.closed_as = None
             issue.owner = None
             issue.owned_since = None
+            issue.unowned_since = self.at
             issue.escalated = False
             issue.last_changed_at = self.at
 
