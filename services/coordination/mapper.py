@@ -1,17 +1,25 @@
-"""The Issue's events, stored as the public contract (`events.contract.issue_events`)."""
+"""The coordination's events, stored as the public contract (`events.contract`).
+
+The Issue's events as `issue_events`, intake's receipts as `receipts`.
+"""
 
 from __future__ import annotations
 
 from eventsourcing.persistence import JSONTranscoder, Transcoder
 from eventsourcing.utils import get_topic
 
-from events.contract import ISSUE_EVENT_TYPES
+from events.contract import ISSUE_EVENT_TYPES, SignalReceived
 from events.mapping import ContractMapper, ContractTypes
 from services.coordination.issue import Issue
+from services.coordination.receipt import Receipt
 
 ISSUE_CONTRACT = ContractTypes(
     structs={struct.__name__: struct for struct in ISSUE_EVENT_TYPES},
     id_field="issue_id",
+)
+RECEIPT_CONTRACT = ContractTypes(
+    structs={"SignalReceived": SignalReceived},
+    id_field="receipt_id",
 )
 
 
@@ -29,9 +37,10 @@ def issue_event_classes() -> dict[str, type[Issue.Event]]:
 def issue_mapper(
     transcoder: Transcoder | None = None, contract: ContractTypes = ISSUE_CONTRACT
 ) -> ContractMapper:
+    """Issue events as `contract` says, and receipts, stored as their contract JSON."""
     return ContractMapper(
         transcoder=transcoder or JSONTranscoder(),
-        contract=contract,
-        domain_events=issue_event_classes(),
-        aggregate_topics={"IssueOpened": get_topic(Issue)},
+        contract=contract.including(RECEIPT_CONTRACT),
+        domain_events={**issue_event_classes(), "SignalReceived": Receipt.SignalReceived},
+        aggregate_topics={"IssueOpened": get_topic(Issue), "SignalReceived": get_topic(Receipt)},
     )

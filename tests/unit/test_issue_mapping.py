@@ -10,6 +10,7 @@ from events.contract import ISSUE_EVENT_TYPES, HandoverOffered, codec
 from events.mapping import ContractTypes
 from services.coordination.issue import Issue, Status
 from services.coordination.mapper import ISSUE_CONTRACT, issue_event_classes, issue_mapper
+from services.coordination.receipt import Receipt
 from tests.unit.test_issue import T0, opened, signal
 
 
@@ -114,3 +115,28 @@ def test_an_event_stored_in_an_older_shape_is_upcast_when_read() -> None:
     again = mapper.to_stored_event(event)
     assert again.topic == "HandoverOffered@2"
     assert mapper.to_domain_event(again).to == "stadgenoot"  # type: ignore[attr-defined]
+
+
+def test_a_receipt_is_stored_as_its_contract_json_outside_every_buurt() -> None:
+    mapper = issue_mapper()
+    receipt = Receipt.record("woonzorg", "wz-2026-000123", "BU0363FF03.issue.1", at=T0)
+    [event] = receipt.collect_events()
+    stored = mapper.to_stored_event(event)
+
+    # Its id is made of subject tokens, under receipts.<org>, not under any buurt.
+    assert stored.originator_id == Receipt.create_id("woonzorg", "wz-2026-000123")
+    assert str(stored.originator_id).startswith("receipts.woonzorg.")
+    assert len(str(stored.originator_id).split(".")[-1]) == 40
+
+    # The body is the contract's SignalReceived, and it reads back as the receipt.
+    assert stored.topic == "SignalReceived"
+    body = codec.receipt_decoder.decode(stored.state)
+    assert (body.receipt_id, body.signal_ref, body.issue_id) == (
+        stored.originator_id,
+        "wz-2026-000123",
+        "BU0363FF03.issue.1",
+    )
+    back = mapper.to_domain_event(stored)
+    assert vars(back) == vars(event)
+    rebuilt = back.mutate(None)
+    assert isinstance(rebuilt, Receipt) and rebuilt.issue_id == "BU0363FF03.issue.1"
