@@ -221,3 +221,22 @@ def test_every_event_records_who_and_when() -> None:
     assert claimed.at == claimed.timestamp == T0 + timedelta(minutes=5)
     # Every event names the buurt and category, so it is readable on its own.
     assert (claimed.buurt, claimed.category) == (BUURT, "grof-vuil")
+
+
+def test_the_target_time_to_ownership_counts_from_when_it_became_unowned() -> None:
+    issue = opened()
+    target = timedelta(hours=48)
+    assert issue.ownership_due_at(target) == T0 + target
+
+    # Owned: nothing is due.
+    issue.claim("woonzorg", at=T0 + timedelta(days=1))
+    assert issue.ownership_due_at(target) is None
+
+    # Released, or resolved and reopened: due `target` after that.
+    issue.release("woonzorg", at=T0 + timedelta(days=2))
+    assert issue.ownership_due_at(target) == T0 + timedelta(days=2) + target
+    issue.claim("woonzorg", at=T0 + timedelta(days=3))
+    issue.resolve("woonzorg", resolution="opgeruimd", at=T0 + timedelta(days=3))
+    issue.reopen("bewonersportaal", reason="ligt er weer", at=T0 + timedelta(days=5))
+    assert issue.ownership_due_at(target) == T0 + timedelta(days=5) + target
+    assert replayed(issue).ownership_due_at(target) == T0 + timedelta(days=5) + target
