@@ -60,6 +60,8 @@ class Coordination(IssueCommands):
         self.window = window
         self.open_issues = OpenIssues()
         self._followed = 0  # the last notification id the open issues have seen
+        # Notification ids (first, last) of our own saves since: already applied.
+        self._saved: list[tuple[int, int]] = []
         self._lock = Lock()  # intake and escalation share the open issues
         super().__init__(env, organisations=organisations, now=now)
         with self._lock:
@@ -99,7 +101,7 @@ class Coordination(IssueCommands):
             if not plan.receipts and tracking is None:
                 return outcomes
             try:
-                self.save(*plan.aggregates, tracking=tracking)
+                self._save_applied(*plan.aggregates, tracking=tracking)
             except IntegrityError:
                 # A receipt exists (a re-send, or another instance got there first),
                 # an issue changed under us, or this position is tracked already.
@@ -154,7 +156,7 @@ class Coordination(IssueCommands):
                     for issue, due_at in chunk:
                         issue.escalate(SYSTEM, due_at, at)
                     try:
-                        self.save(*(issue for issue, _ in chunk))
+                        self._save_applied(*(issue for issue, _ in chunk))
                     except IntegrityError:  # claimed or changed elsewhere: look again
                         for issue, _ in chunk:
                             self.open_issues.reload(issue.id, self._stored_open_issue)
@@ -174,10 +176,28 @@ class Coordination(IssueCommands):
                 overdue.append((issue, due_at))
         return overdue
 
+    def _save_applied(self, *aggregates: Issue | Receipt, tracking: Tracking | None = None) -> None:
+        """Save what the open issues already hold, so that following the log can skip it."""
+        ids = [r.notification.id for r in self.save(*aggregates, tracking=tracking)]
+        if ids and ids == list(range(ids[0], ids[0] + len(ids))):
+            self._saved.append((ids[0], ids[-1]))
+
     def _catch_up(self) -> None:
-        """Follow the event log from where the open issues last saw it, to its end."""
-        while True:
-            page = self.recorder.select_notifications(start=self._followed + 1, limit=PAGE)
+        """Follow the event log from where the open issues last saw it, to its end.
+
+        Our own saves are skipped, not read back: only what others wrote around them.
+        """
+        saved, self._saved = self._saved, []
+        for first, last in saved:
+            if first > self._followed + 1:
+                self._follow(stop=first - 1)
+            self._followed = max(self._followed, last)
+        self._follow(stop=None)
+
+    def _follow(self, stop: int | None) -> None:
+        while stop is None or self._followed < stop:
+            start = self._followed + 1
+            page = self.recorder.select_notifications(start=start, limit=PAGE, stop=stop)
             for notification in page:
                 self._followed = notification.id
                 topic = notification.topic.partition("@")[0]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
@@ -82,7 +83,15 @@ class IssueCommands(Application[str]):
     ) -> list[Recording[str]]:
         """Store the new events of `objs`, and `tracking` with them, in one atomic write."""
         processing = ProcessingEvent[str](tracking=tracking)
-        processing.collect_events(*objs, **kwargs)
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                # What `collect_events` does, without its runtime Protocol checks
+                # (tens of microseconds an object on Python 3.11; intake saves hundreds).
+                processing.events.extend(obj.collect_events())
+                processing.aggregates[obj.id] = obj
+            else:
+                processing.collect_events(obj)
+        processing.saved_kwargs.update(kwargs)
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)
