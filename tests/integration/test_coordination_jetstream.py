@@ -248,6 +248,41 @@ def test_two_instances_receiving_one_signal_at_once_process_it_once(
         assert [issue.id for issue in app.open_issues] == [first.issue_id]
 
 
+def test_two_instances_attaching_to_one_issue_at_once_both_count(
+    shared_nats: EmbeddedNats,
+) -> None:
+    env = fresh_store_env(shared_nats.url)
+    with coordination(env, Clock()) as app:
+        issue_id = opened(app)
+    together = threading.Barrier(2, timeout=30)
+    results: dict[str, list[Outcome]] = {}
+
+    def receive(app: Coordination, organisation: str) -> None:
+        results[organisation] = app.receive([(organisation, signal(f"{organisation}-1"))])
+
+    # Both hold the issue at version 1 and attach to it; one save clashes, is redone on
+    # the stored issue, and attaches as version 3.
+    with (
+        coordination(env, OnceTogether(together)) as one,
+        coordination(env, OnceTogether(together)) as two,
+    ):
+        threads = [
+            threading.Thread(target=receive, args=(one, "stadgenoot")),
+            threading.Thread(target=receive, args=(two, "bewonersportaal")),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert [(o.kind, o.issue_id) for [o] in results.values()] == [
+            (OutcomeKind.ATTACHED, issue_id)
+        ] * 2
+        issue = one.get_issue(issue_id)
+        assert (issue.version, issue.signal_count) == (3, 3)
+        assert issue.reporters == {"woonzorg", "stadgenoot", "bewonersportaal"}
+
+
 class OnceTogether:
     """A clock whose first reading waits for the other instance's: both act on what they loaded."""
 
