@@ -53,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up_parser.set_defaults(command_handler=up)
     add_signal_command(commands)
+    seed = commands.add_parser(
+        "seed-demo",
+        help="publish the demo scenario as the partners would",
+        description=(
+            "Publish the demo scenario (a residential complex in Geuzenveld: caretaker, "
+            "residents, handhaving and wijkteam signals, claims and handovers) on the "
+            "partner subjects of a running `buurtbeeld up`. Seeding twice changes nothing."
+        ),
+    )
+    seed.set_defaults(command_handler=seed_demo_command)
     return parser
 
 
@@ -99,13 +109,8 @@ def publish_signal_command(args: argparse.Namespace) -> int:
     except SettingsError as e:
         print(f"buurtbeeld: invalid configuration: {'; '.join(e.problems)}", file=sys.stderr)
         return EXIT_BAD_CONFIGURATION
-    url = settings.nats_url or _running_embedded_url(settings)
+    url = _partner_nats_url(settings)
     if url is None:
-        print(
-            "buurtbeeld: no NATS: set NATS_URL, or start `buurtbeeld up` "
-            f"(it writes {settings.embedded_nats_url_file})",
-            file=sys.stderr,
-        )
         return EXIT_FAILED
     try:
         signal = Signal(
@@ -147,9 +152,54 @@ def publish_signal_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _running_embedded_url(settings: Settings) -> str | None:
+def seed_demo_command(args: argparse.Namespace) -> int:
+    """`buurtbeeld seed-demo`: the demo scenario, published as partners do."""
+    import nats
+
+    from services.demo import seed_demo
+
+    try:
+        settings = Settings.from_environ()
+    except SettingsError as e:
+        print(f"buurtbeeld: invalid configuration: {'; '.join(e.problems)}", file=sys.stderr)
+        return EXIT_BAD_CONFIGURATION
+    url = _partner_nats_url(settings)
+    if url is None:
+        return EXIT_FAILED
+
+    async def seed() -> None:
+        nc = await nats.connect(url.split(","), connect_timeout=settings.nats_timeout)
+        try:
+            report = await seed_demo(nc)
+        finally:
+            await nc.close()
+        print(
+            f"{report.published} signals published ({report.duplicates} already there), "
+            f"{len(set(report.issues.values()))} issues"
+        )
+        for reply in report.replies:
+            print(json.dumps(reply))
+
+    try:
+        asyncio.run(seed())
+    except Exception as e:
+        print(f"buurtbeeld: seeding failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _partner_nats_url(settings: Settings) -> str | None:
+    """NATS_URL, else the embedded server of a running `buurtbeeld up` (None: said why)."""
+    if settings.nats_url:
+        return settings.nats_url
     path = settings.embedded_nats_url_file
-    return path.read_text().strip() if path.exists() else None
+    if path.exists():
+        return path.read_text().strip()
+    print(
+        f"buurtbeeld: no NATS: set NATS_URL, or start `buurtbeeld up` (it writes {path})",
+        file=sys.stderr,
+    )
+    return None
 
 
 def up(args: argparse.Namespace) -> int:
