@@ -36,6 +36,8 @@ DEFAULT_HTTP_PORT = 8080
 DEFAULT_NATS_TIMEOUT = 5.0
 # Signals carry personal data: INTAKE keeps them this long, never forever.
 DEFAULT_INTAKE_MAX_AGE = timedelta(days=30)
+# How often the coordination service looks for issues unowned past their target time.
+DEFAULT_ESCALATION_INTERVAL = timedelta(minutes=1)
 NATS_URL_SCHEMES = ("nats", "tls", "ws", "wss")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The eventsourcing PostgreSQL recorder refuses to start without these.
@@ -71,6 +73,7 @@ class Settings:
     nats_replicas: int = 1
     nats_timeout: float = DEFAULT_NATS_TIMEOUT
     intake_max_age: timedelta = DEFAULT_INTAKE_MAX_AGE
+    escalation_interval: timedelta = DEFAULT_ESCALATION_INTERVAL
     log_format: LogFormat = "json"
     log_level: str = "INFO"
     # POSTGRES_* variables, handed to the eventsourcing PostgreSQL recorder.
@@ -108,6 +111,9 @@ class Settings:
             nats_timeout=env.read("NATS_TIMEOUT", _positive_seconds, DEFAULT_NATS_TIMEOUT),
             intake_max_age=env.read(
                 "BUURTBEELD_INTAKE_MAX_AGE", parse_duration, DEFAULT_INTAKE_MAX_AGE
+            ),
+            escalation_interval=env.read(
+                "BUURTBEELD_ESCALATION_INTERVAL", parse_duration, DEFAULT_ESCALATION_INTERVAL
             ),
             log_format=env.read(
                 "BUURTBEELD_LOG_FORMAT", _log_format, "console" if stderr_is_terminal else "json"

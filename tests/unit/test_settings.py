@@ -42,6 +42,7 @@ class TestDefaults:
         assert settings.nats_replicas == 1
         assert settings.nats_timeout == 5.0
         assert settings.intake_max_age == timedelta(days=30) == DEFAULT_INTAKE_MAX_AGE
+        assert settings.escalation_interval == timedelta(minutes=1)
         assert settings.log_level == "INFO"
         assert 0 < settings.nats_port <= 65535
 
@@ -85,6 +86,7 @@ class TestEveryVariable:
             NATS_REPLICAS="3",
             NATS_TIMEOUT="2.5",
             BUURTBEELD_INTAKE_MAX_AGE="12h",
+            BUURTBEELD_ESCALATION_INTERVAL="15s",
             BUURTBEELD_LOG_FORMAT="console",
             BUURTBEELD_LOG_LEVEL="debug",
         )
@@ -102,6 +104,7 @@ class TestEveryVariable:
         assert settings.nats_replicas == 3
         assert settings.nats_timeout == 2.5
         assert settings.intake_max_age == timedelta(hours=12)
+        assert settings.escalation_interval == timedelta(seconds=15)
         assert settings.log_format == "console"
         assert settings.log_level == "DEBUG"
 
@@ -141,6 +144,8 @@ class TestRefusals:
             ("BUURTBEELD_INTAKE_MAX_AGE", "a month"),
             ("BUURTBEELD_INTAKE_MAX_AGE", "10y"),
             ("BUURTBEELD_INTAKE_MAX_AGE", "-3d"),
+            ("BUURTBEELD_ESCALATION_INTERVAL", "0s"),
+            ("BUURTBEELD_ESCALATION_INTERVAL", "often"),
             ("BUURTBEELD_LOG_FORMAT", "xml"),
             ("BUURTBEELD_LOG_LEVEL", "loud"),
             ("PERSISTENCE_MODULE", "events.jetsteam"),
