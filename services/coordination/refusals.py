@@ -5,11 +5,15 @@ The code is mapped once, to the NATS reply, the HTTP problem+json and the log li
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from events.contract.commands import RefusalCode
+
 
 class Refusal(Exception):
     """A command that the rules do not allow. `code` is part of the contract."""
 
-    code = "invalid"
+    code: ClassVar[RefusalCode] = "invalid"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
