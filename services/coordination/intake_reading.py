@@ -1,0 +1,72 @@
+"""Reading what a partner published on `intake.<org>.signals`: a `Signal`, or why not.
+
+Nothing here trusts the body: it may be any bytes at all. What cannot be read
+as a signal is answered on `rejected.<org>` with the reasons, and with the
+`signalRef` when one can be found in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from events.contract import Signal
+from events.contract.codec import signal_decoder
+
+# A signal is a few kilobytes at most (its fields are bounded); unknown fields are
+# ignored, but not without limit.
+MAX_SIGNAL_BYTES = 64 * 1024
+MAX_SIGNAL_REF_LENGTH = 64
+# Reasons quote the decoder's complaint; partners' input in it is cut short.
+MAX_REASON_LENGTH = 300
+_anything = msgspec.json.Decoder(Any)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A body that is not a signal: why, and its `signalRef` if it has a usable one."""
+
+    reasons: tuple[str, ...]
+    signal_ref: str | None = None
+
+
+def organisation_of(subject: str) -> str:
+    """The `<org>` of `intake.<org>.signals` (the subscription guarantees the shape)."""
+    return subject.split(".")[1]
+
+
+def read_signal(body: bytes) -> Signal | Unreadable:
+    """The signal in `body`, or an `Unreadable` saying what is wrong with it."""
+    if len(body) > MAX_SIGNAL_BYTES:
+        return Unreadable(
+            (f"the body is {len(body)} bytes; a signal is at most {MAX_SIGNAL_BYTES}",)
+        )
+    try:
+        signal: Signal = signal_decoder.decode(body)
+    except UnicodeDecodeError:
+        return Unreadable(("the body is not valid UTF-8",))
+    except msgspec.ValidationError as e:
+        return Unreadable((_reason(f"not a valid signal: {e}"),), _salvaged_signal_ref(body))
+    except msgspec.DecodeError as e:
+        return Unreadable((_reason(f"not valid JSON: {e}"),))
+    return signal
+
+
+def _salvaged_signal_ref(body: bytes) -> str | None:
+    """The body's `signalRef`, if it is a JSON object with a well-formed one."""
+    try:
+        decoded = _anything.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    signal_ref = decoded.get("signalRef")
+    if isinstance(signal_ref, str) and 1 <= len(signal_ref) <= MAX_SIGNAL_REF_LENGTH:
+        return signal_ref
+    return None
+
+
+def _reason(text: str) -> str:
+    return text if len(text) <= MAX_REASON_LENGTH else text[: MAX_REASON_LENGTH - 1] + "…"
