@@ -1,0 +1,202 @@
+"""Intake on NATS: batches from the INTAKE stream into `Coordination.receive`, exactly once.
+
+Each batch of messages (in stream order) is read, handed to the application in a
+worker thread, and saved with its INTAKE position as tracking in the same atomic
+write; only then are rejections sent and the messages acknowledged. A message
+at or below the tracked position was processed before (a redelivery after a
+crash or a lost ack): it is acknowledged and nothing else. A failed save is
+negatively acknowledged with a growing delay, so JetStream delivers it again.
+
+The tracked position must mean "everything up to here is done", also when
+batches are retried out of order or a crashed run left messages unacknowledged.
+So it is the batch's last sequence only when the consumer has nothing else
+outstanding; otherwise the consumer's ack floor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import anyio.to_thread
+import structlog
+from eventsourcing.persistence import OperationalError, Tracking
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from events.contract import Rejection, Signal
+from events.contract.codec import encode
+from services.coordination.application import Coordination
+from services.coordination.intake_reading import Unreadable, organisation_of, read_signal
+from services.coordination.outcomes import Outcome, OutcomeKind
+from services.coordination.refusals import Conflict
+
+log = structlog.get_logger(__name__)
+
+INTAKE_STREAM = "INTAKE"
+INTAKE_SUBJECT = "intake.*.signals"
+INTAKE_CONSUMER = "coordination"
+# The tracking records' application name: the upstream whose positions they are.
+TRACKING_NAME = "INTAKE"
+# Redelivery delays after failed saves: doubling from the first, up to the last.
+FIRST_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 30.0
+ACK_TIMEOUT = 5.0
+
+# Sends `body` on the core NATS `subject`.
+Publish = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message of a batch."""
+
+    sequence: int
+    subject: str
+    organisation: str
+    body: bytes
+
+
+class IntakeConsumer:
+    """Processes the batches the INTAKE pull consumer delivers. One batch at a time."""
+
+    def __init__(self, coordination: Coordination, publish: Publish) -> None:
+        self.coordination = coordination
+        self.publish = publish
+        self.tracked: int | None = None  # the recorded position, read on the first batch
+        self.failures = 0  # failed saves in a row
+
+    async def receive(self, messages: Sequence[Msg], js: JetStreamContext) -> None:
+        """Process `messages`; ack them, or nak them all for a later retry. Never raises."""
+        started = time.monotonic()
+        try:
+            if self.tracked is None:
+                recorded = await anyio.to_thread.run_sync(
+                    self.coordination.recorder.max_tracking_id, TRACKING_NAME
+                )
+                self.tracked = recorded or 0
+            deliveries = _deliveries(messages)
+            fresh = [d for d in deliveries if d.sequence > self.tracked]
+            tracking = await self._tracking(fresh, len(deliveries), js) if fresh else None
+            reads = [(d, read_signal(d.body)) for d in fresh]
+            readable = [(d, read) for d, read in reads if isinstance(read, Signal)]
+            outcomes = await anyio.to_thread.run_sync(
+                self.coordination.receive, [(d.organisation, s) for d, s in readable], tracking
+            )
+        except (Conflict, OperationalError) as e:
+            await self._retry_later(messages, error=f"{type(e).__name__}: {e}")
+            return
+        except Exception as e:
+            log.exception("intake.failed", **_batch_context(messages))
+            await self._retry_later(messages, error=f"{type(e).__name__}: {e}")
+            return
+        self.failures = 0
+        if tracking is not None:
+            self.tracked = max(self.tracked, tracking.notification_id)
+        refusals = [(d, o) for (d, _), o in zip(readable, outcomes, strict=True) if not o.accepted]
+        for delivery, read in reads:
+            if isinstance(read, Unreadable):
+                await self._reject(delivery, read.signal_ref, read.reasons)
+        for delivery, outcome in refusals:
+            await self._reject(delivery, outcome.signal_ref, outcome.reasons)
+        await _ack(messages)
+        log.info(
+            "intake.batch",
+            **_batch_context(messages),
+            messages=len(messages),
+            skipped=len(deliveries) - len(fresh),
+            unreadable=len(fresh) - len(readable),
+            **_counts(outcomes),
+            tracked=tracking.notification_id if tracking else None,
+            seconds=round(time.monotonic() - started, 4),
+        )
+
+    async def _tracking(
+        self, fresh: list[Delivery], delivered: int, js: JetStreamContext
+    ) -> Tracking | None:
+        """The position to record with this batch: below it, everything is done."""
+        assert self.tracked is not None
+        consumer = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
+        if consumer.num_ack_pending == delivered:  # nothing outstanding but this batch
+            position = fresh[-1].sequence
+        else:
+            position = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
+        return Tracking(TRACKING_NAME, position) if position > self.tracked else None
+
+    async def _reject(
+        self, delivery: Delivery, signal_ref: str | None, reasons: Sequence[str]
+    ) -> None:
+        log.info(
+            "intake.rejected",
+            subject=delivery.subject,
+            stream_sequence=delivery.sequence,
+            organisation=delivery.organisation,
+            signal_ref=signal_ref,
+            reasons=list(reasons),
+        )
+        body = encode(Rejection(signal_ref=signal_ref, reasons=list(reasons)))
+        try:
+            await self.publish(f"rejected.{delivery.organisation}", body)
+        except Exception as e:  # core NATS: at most once anyway
+            log.warning("intake.rejection_not_sent", error=repr(e), subject=delivery.subject)
+
+    async def _retry_later(self, messages: Sequence[Msg], *, error: str) -> None:
+        self.failures += 1
+        delay = min(FIRST_RETRY_DELAY * 2 ** (self.failures - 1), MAX_RETRY_DELAY)
+        log.warning(
+            "intake.retry",
+            **_batch_context(messages),
+            error=error,
+            failures=self.failures,
+            delay_seconds=delay,
+        )
+        try:
+            for msg in messages:
+                await msg.nak(delay=delay)
+        except Exception as e:  # not acked: JetStream redelivers after its ack wait
+            log.warning("intake.nak_failed", error=repr(e))
+
+
+def _deliveries(messages: Sequence[Msg]) -> list[Delivery]:
+    """The batch in stream order, each message once (a redelivery may come twice)."""
+    by_sequence: dict[int, Delivery] = {}
+    for msg in messages:
+        sequence = msg.metadata.sequence.stream
+        by_sequence[sequence] = Delivery(
+            sequence=sequence,
+            subject=msg.subject,
+            organisation=organisation_of(msg.subject),
+            body=msg.data,
+        )
+    return [by_sequence[sequence] for sequence in sorted(by_sequence)]
+
+
+async def _ack(messages: Sequence[Msg]) -> None:
+    """Ack all; wait for the last one, so the consumer's state has them all."""
+    try:
+        for msg in messages[:-1]:
+            await msg.ack()
+        if messages:
+            await messages[-1].ack_sync(timeout=ACK_TIMEOUT)
+    except Exception as e:  # redelivered later, and then skipped as tracked
+        log.warning("intake.ack_failed", error=repr(e))
+
+
+def _batch_context(messages: Sequence[Msg]) -> dict[str, object]:
+    """Subject, stream sequences and organisation of a batch (`*` when they differ)."""
+    subjects = {msg.subject for msg in messages}
+    sequences = [msg.metadata.sequence.stream for msg in messages]
+    organisations = {organisation_of(subject) for subject in subjects}
+    return {
+        "subject": subjects.pop() if len(subjects) == 1 else INTAKE_SUBJECT,
+        "stream_sequence": f"{min(sequences)}-{max(sequences)}" if sequences else None,
+        "organisation": organisations.pop() if len(organisations) == 1 else "*",
+    }
+
+
+def _counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    counts = dict.fromkeys((kind.value for kind in OutcomeKind), 0)
+    for outcome in outcomes:
+        counts[outcome.kind.value] += 1
+    return counts
