@@ -1,0 +1,131 @@
+"""The coordination service: the `Coordination` application behind its NATS edge.
+
+`coordination_service` is an async context manager, as every component of the
+composition root: entering it rebuilds the application from the event log,
+makes sure of the INTAKE consumer, starts the FastStream broker and the
+escalation scheduler; leaving it stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy
+
+from services.coordination.application import Coordination
+from services.coordination.broker import COMMANDS_HANDLER, INTAKE, build_broker
+from services.coordination.command_handler import CommandHandler
+from services.coordination.escalation import escalate_periodically
+from services.coordination.intake_handler import (
+    INTAKE_CONSUMER,
+    INTAKE_STREAM,
+    INTAKE_SUBJECT,
+    IntakeConsumer,
+)
+from services.registries import Registries
+
+log = structlog.get_logger(__name__)
+
+# How long a batch may take before JetStream delivers it again.
+INTAKE_ACK_WAIT = 60.0
+# Room for a batch in hand, one being delivered, and retries waiting for their delay.
+INTAKE_MAX_ACK_PENDING = 4096
+
+
+def intake_consumer_config() -> ConsumerConfig:
+    """The durable pull consumer that feeds intake: everything, in order, acked one by one."""
+    return ConsumerConfig(
+        name=INTAKE_CONSUMER,
+        durable_name=INTAKE_CONSUMER,
+        description="Coordination intake; its position is tracked in the event store.",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=INTAKE_ACK_WAIT,
+        max_deliver=-1,  # never give up on a signal
+        max_ack_pending=INTAKE_MAX_ACK_PENDING,
+        filter_subject=INTAKE_SUBJECT,
+        replay_policy=ReplayPolicy.INSTANT,
+    )
+
+
+async def ensure_intake_consumer(js: JetStreamContext, timeout: float) -> None:
+    """Create the consumer, or bring an existing one to `intake_consumer_config()`."""
+    await js.add_consumer(INTAKE_STREAM, intake_consumer_config(), timeout=timeout)
+
+
+@asynccontextmanager
+async def coordination_service(
+    *,
+    nats_url: str,
+    eventsourcing_env: Mapping[str, str],
+    registries: Registries,
+    escalation_interval: timedelta,
+    nats_timeout: float = 5.0,
+) -> AsyncIterator[Coordination]:
+    """Run the coordination service on NATS at `nats_url` until the context is left.
+
+    `eventsourcing_env` selects and configures the event store. Yields the
+    application (for tests and the composition root to look at).
+    """
+    started = time.monotonic()
+    coordination = await _in_thread_closing_if_abandoned(
+        lambda: Coordination(
+            dict(eventsourcing_env),
+            organisations=registries.organisations,
+            categories=registries.categories,
+            buurten=registries.buurten,
+        )
+    )
+    try:
+        log.info(
+            "coordination.rebuilt",
+            open_issues=len(coordination.open_issues),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        edge = build_broker(nats_url.split(","), connect_timeout=max(1, round(nats_timeout)))
+        edge.broker.context.set_global(INTAKE, IntakeConsumer(coordination, edge.publish_rejection))
+        edge.broker.context.set_global(COMMANDS_HANDLER, CommandHandler(coordination))
+        try:
+            connection = await edge.broker.connect()
+            await ensure_intake_consumer(connection.jetstream(), nats_timeout)
+            await edge.broker.start()
+            escalation = asyncio.create_task(
+                escalate_periodically(coordination, escalation_interval)
+            )
+            try:
+                log.info(
+                    "coordination.started",
+                    intake=f"{INTAKE_STREAM}/{INTAKE_CONSUMER}",
+                    commands="cmd.*.*",
+                    escalation_interval_seconds=escalation_interval.total_seconds(),
+                )
+                yield coordination
+            finally:
+                escalation.cancel()
+                with suppress(asyncio.CancelledError):
+                    await escalation
+        finally:
+            await edge.broker.stop()
+    finally:
+        await asyncio.to_thread(coordination.close)
+        log.info("coordination.stopped")
+
+
+async def _in_thread_closing_if_abandoned(
+    construct: Callable[[], Coordination],
+) -> Coordination:
+    """`construct()` in a worker thread; if the caller gives up meanwhile, close what it made."""
+    call = asyncio.ensure_future(asyncio.to_thread(construct))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait({call})
+        if not call.cancelled() and call.exception() is None:
+            call.result().close()
+        raise
