@@ -1,8 +1,9 @@
 """The composition root: what `buurtbeeld up` runs, in which order.
 
 Each component is an async context manager entered on one exit stack, so they
-stop in reverse order of starting, also when starting fails halfway. New
-services (coordination, intake, HTTP) join `_start` the same way.
+stop in reverse order of starting, also when starting fails halfway: NATS, its
+streams, the event store, then the coordination service (intake, commands,
+escalation). New services (HTTP) join `_start` the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import structlog
 
 from services.concurrency import in_thread_to_the_end, unless_stopped
+from services.coordination.service import coordination_service
 from services.nats_lifecycle import nats_connection, nats_server
 from services.registries import Registries, load_registries
 from services.settings import JETSTREAM, POSTGRES, SQLITE, Settings, redact_credentials
@@ -90,6 +92,15 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
             max_age_seconds=stream.config.max_age or None,
             messages=stream.state.messages,
         )
+    await components.enter_async_context(
+        coordination_service(
+            nats_url=nats_url,
+            eventsourcing_env=settings.eventsourcing_env(nats_url),
+            registries=registries,
+            escalation_interval=settings.escalation_interval,
+            nats_timeout=settings.nats_timeout,
+        )
+    )
     return Running(nats_url=nats_url, streams=tuple(s.config.name or "" for s in streams))
 
 
