@@ -1,0 +1,81 @@
+"""The AsyncAPI document of the NATS interface, generated from the FastStream declarations.
+
+    python -m services.coordination.asyncapi      # rewrite docs/asyncapi.json
+
+FastStream documents channels, operations and (from the handlers' annotations)
+the contract's message schemas. It does not document replies, so the replies
+of `cmd.{org}.{verb}` are added here (AsyncAPI 3 `reply`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from faststream.specification import AsyncAPI
+
+from events.contract import Accepted, Refused
+from services.coordination.broker import build_broker
+from services.coordination.payloads import contract_payload
+
+DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
+# Where the document says the server is: the default of `buurtbeeld up`.
+EXAMPLE_SERVER = "nats://localhost:4222"
+COMMANDS_OPERATION = "commands"
+REPLY_CHANNEL = "commandsReply"
+
+
+def document() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document, as JSON-ready data."""
+    specification = AsyncAPI(
+        build_broker([EXAMPLE_SERVER]).broker,
+        title="Buurtbeeld",
+        version="1",
+        description=(
+            "Partner contract version 1 on NATS: publish signals on the INTAKE stream, "
+            "hear about rejected ones, and act on issues by request/reply. Issue events "
+            "are on the EVENTS stream under events.<buurt>.>; their JSON Schemas are in "
+            "events/schemas/."
+        ),
+        schema_version="3.0.0",
+    ).to_specification()
+    generated: dict[str, Any] = specification.to_jsonable()
+    _add_command_replies(generated)
+    return generated
+
+
+def render() -> str:
+    """The document exactly as checked in (keys sorted: FastStream's order varies)."""
+    return json.dumps(document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write(path: Path = DOCUMENT_PATH) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render())
+    return path
+
+
+def _add_command_replies(generated: dict[str, Any]) -> None:
+    """Each command is answered on the requester's reply subject: Accepted or Refused."""
+    components = generated.setdefault("components", {})
+    replies = {"Accepted": Accepted, "Refused": Refused}
+    for name, kind in replies.items():
+        components.setdefault("schemas", {})[name] = contract_payload(kind).json_schema
+        components.setdefault("messages", {})[name] = {
+            "title": name,
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+    generated["channels"][REPLY_CHANNEL] = {
+        "address": None,
+        "description": "The reply subject of the request (an inbox, as NATS request/reply sets).",
+        "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in replies},
+    }
+    generated["operations"][COMMANDS_OPERATION]["reply"] = {
+        "channel": {"$ref": f"#/channels/{REPLY_CHANNEL}"},
+        "messages": [{"$ref": f"#/channels/{REPLY_CHANNEL}/messages/{name}"} for name in replies],
+    }
+
+
+if __name__ == "__main__":
+    print(write())
