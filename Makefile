@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test install lint typecheck pytest bench-store clean
+.PHONY: up test install lint typecheck pytest bench-store bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: lint typecheck pytest
 
 bench-store: install
 	$(BIN)/python -m bench.store
+
+bench-ingest: install
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
