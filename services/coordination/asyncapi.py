@@ -2,9 +2,11 @@
 
     python -m services.coordination.asyncapi      # rewrite docs/asyncapi.json
 
-FastStream documents channels, operations and (from the handlers' annotations)
-the contract's message schemas. It does not document replies, so the replies
-of `cmd.{org}.{verb}` are added here (AsyncAPI 3 `reply`).
+FastStream documents what it carries (commands, rejections), with the
+contract's message schemas from the handlers' annotations. Added here: the
+replies of `cmd.{org}.{verb}` (FastStream does not document replies), and
+`intake.{org}.signals`, which the service reads with a nats-py pull loop of its
+own (see `intake_pull`), described the same way.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 from faststream.specification import AsyncAPI
 
-from events.contract import Accepted, Refused
+from events.contract import Accepted, Refused, Signal
 from services.coordination.broker import build_broker
+from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM
 from services.coordination.payloads import contract_payload
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
@@ -24,6 +27,15 @@ DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 EXAMPLE_SERVER = "nats://localhost:4222"
 COMMANDS_OPERATION = "commands"
 REPLY_CHANNEL = "commandsReply"
+INTAKE = "intake"
+INTAKE_DESCRIPTION = (
+    "Signals from partners, published with JetStream on the stream "
+    f"{INTAKE_STREAM} with header `Nats-Msg-Id: <org>/<signalRef>`, read in batches by "
+    f"the durable pull consumer `{INTAKE_CONSUMER}`. Each signal is processed once, "
+    "however often or late it is sent again: it opens an issue, or attaches to the open "
+    "issue with the same buurt, category and `location.key`; the events appear under "
+    "`events.<buurt>.>`. Anything else is answered on `rejected.<org>`."
+)
 
 
 def document() -> dict[str, Any]:
@@ -41,6 +53,7 @@ def document() -> dict[str, Any]:
         schema_version="3.0.0",
     ).to_specification()
     generated: dict[str, Any] = specification.to_jsonable()
+    _add_intake(generated)
     _add_command_replies(generated)
     return generated
 
@@ -54,6 +67,34 @@ def write(path: Path = DOCUMENT_PATH) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render())
     return path
+
+
+def _add_intake(generated: dict[str, Any]) -> None:
+    """The partners' publishing side: what the service receives on INTAKE."""
+    components = generated.setdefault("components", {})
+    components.setdefault("schemas", {})["Signal"] = contract_payload(Signal).json_schema
+    components.setdefault("messages", {})["Signal"] = {
+        "title": "Signal",
+        "headers": {
+            "type": "object",
+            "properties": {"Nats-Msg-Id": {"type": "string", "description": "<org>/<signalRef>"}},
+            "required": ["Nats-Msg-Id"],
+        },
+        "payload": {"$ref": "#/components/schemas/Signal"},
+    }
+    server = next(iter(generated["servers"]))
+    generated["channels"][INTAKE] = {
+        "address": "intake.{org}.signals",
+        "description": INTAKE_DESCRIPTION,
+        "servers": [{"$ref": f"#/servers/{server}"}],
+        "messages": {"Signal": {"$ref": "#/components/messages/Signal"}},
+        "bindings": {"nats": {"subject": "intake.{org}.signals", "bindingVersion": "custom"}},
+    }
+    generated["operations"][INTAKE] = {
+        "action": "receive",
+        "channel": {"$ref": f"#/channels/{INTAKE}"},
+        "messages": [{"$ref": f"#/channels/{INTAKE}/messages/Signal"}],
+    }
 
 
 def _add_command_replies(generated: dict[str, Any]) -> None:

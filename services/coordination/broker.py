@@ -1,13 +1,13 @@
-"""The coordination service's NATS interface, declared with FastStream.
+"""The coordination service's NATS edge, declared with FastStream.
 
-- `intake.{org}.signals`: the INTAKE stream, read in batches by the durable pull
-  consumer `coordination` (manual acks: `IntakeConsumer` decides);
-- `rejected.{org}`: what intake could not accept, with the reasons;
-- `cmd.{org}.{verb}`: commands on issues, request/reply.
+- `cmd.{org}.{verb}`: commands on issues, request/reply;
+- `rejected.{org}`: what intake could not accept, with the reasons.
 
-`build_broker` only declares (no I/O); the handlers find their collaborators in
-the broker's context (`INTAKE`, `COMMANDS`), which the service sets before
-starting it. The AsyncAPI document is generated from the same declarations.
+(`intake.{org}.signals` is read by the durable pull consumer of `intake_pull`,
+on this broker's connection.) `build_broker` only declares, no I/O; the command
+handler finds its collaborator in the broker's context (`COMMANDS_HANDLER`),
+which the service sets before starting it. The AsyncAPI document is generated
+from the same declarations.
 """
 
 from __future__ import annotations
@@ -19,35 +19,19 @@ from typing import Annotated, Any
 
 from faststream import Context
 from faststream.message import StreamMessage
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import JsClient, NatsMessage
-from faststream.nats.message import NatsBatchMessage
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 from faststream.nats.publisher.usecase import LogicPublisher
 from pydantic import Field
 
-from events.contract import COMMANDS, Rejection, Signal
-from services.coordination.application import MAX_SIGNALS_PER_SAVE
+from events.contract import COMMANDS, Rejection
 from services.coordination.command_handler import CommandHandler
-from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM, IntakeConsumer
 from services.coordination.payloads import contract_payload, contract_payloads
 
-INTAKE = "intake"
 COMMANDS_HANDLER = "commands"
-# One batch is one atomic save; a short wait for a fuller batch keeps latency low.
-INTAKE_BATCH_SIZE = MAX_SIGNALS_PER_SAVE
-INTAKE_BATCH_WAIT = 0.1
-# How long stopping waits for the batch or command in hand.
+# How long stopping waits for the command in hand.
 GRACEFUL_TIMEOUT = 30.0
 
-INTAKE_DESCRIPTION = (
-    "Signals from partners, published with JetStream on the INTAKE stream with header "
-    "`Nats-Msg-Id: <org>/<signalRef>`, read in batches by the durable pull consumer "
-    "`coordination`. Each signal is processed once, however often or late it is sent "
-    "again: it opens an issue, or attaches to the open issue with the same buurt, "
-    "category and `location.key`; the events appear under `events.<buurt>.>`. "
-    "Anything else is answered on `rejected.<org>`."
-)
 REJECTED_DESCRIPTION = (
     "A signal that was not accepted: invalid JSON, missing or malformed fields, unknown "
     "category, malformed or unknown buurt, an organisation that is not in the "
@@ -64,7 +48,6 @@ COMMANDS_DESCRIPTION = (
     "or forbidden."
 )
 
-SignalBodies = Annotated[list[bytes], contract_payload(Signal), Field(title="Signal")]
 CommandBody = Annotated[bytes, contract_payloads(COMMANDS), Field(title="Command")]
 RejectionBody = Annotated[bytes, contract_payload(Rejection), Field(title="Rejection")]
 
@@ -99,25 +82,6 @@ def build_broker(servers: Sequence[str], *, connect_timeout: int = 5) -> Coordin
     )
 
     @broker.subscriber(
-        "intake.{org}.signals",
-        stream=JStream(INTAKE_STREAM, declare=False),
-        durable=INTAKE_CONSUMER,
-        pull_sub=PullSub(batch_size=INTAKE_BATCH_SIZE, timeout=INTAKE_BATCH_WAIT, batch=True),
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_bodies,
-        title="intake",
-        description=INTAKE_DESCRIPTION,
-    )
-    async def receive_signals(
-        signals: SignalBodies,
-        batch: Annotated[NatsBatchMessage, Context("message")],
-        js: JsClient,
-        intake: Annotated[IntakeConsumer, Context(INTAKE)],
-    ) -> None:
-        """One batch from the INTAKE consumer, to intake."""
-        await intake.receive(batch.raw_message, js)
-
-    @broker.subscriber(
         "cmd.{org}.{verb}", decoder=_body, title="commands", description=COMMANDS_DESCRIPTION
     )
     async def act_on_issue(
@@ -142,11 +106,7 @@ def _faststream_logger() -> logging.Logger:
     return logger
 
 
-async def _bodies(message: StreamMessage[Any]) -> list[bytes]:
-    """A batch's bodies as they came: decoding them is the handler's job."""
-    return [msg.data for msg in message.raw_message]
-
-
 async def _body(message: StreamMessage[Any]) -> bytes:
+    """The body as it came: decoding it is the handler's job."""
     body: bytes = message.body
     return body

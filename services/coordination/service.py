@@ -2,8 +2,9 @@
 
 `coordination_service` is an async context manager, as every component of the
 composition root: entering it rebuilds the application from the event log,
-makes sure of the INTAKE consumer, starts the FastStream broker and the
-escalation scheduler; leaving it stops them in reverse order.
+makes sure of the INTAKE consumer, starts the FastStream broker (commands,
+rejections), the intake pull loop and the escalation scheduler; leaving it stops
+them in reverse order, letting the batch and commands in hand finish.
 """
 
 from __future__ import annotations
@@ -15,48 +16,16 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 import structlog
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy
 
 from services.coordination.application import Coordination
-from services.coordination.broker import COMMANDS_HANDLER, INTAKE, build_broker
+from services.coordination.broker import COMMANDS_HANDLER, GRACEFUL_TIMEOUT, build_broker
 from services.coordination.command_handler import CommandHandler
 from services.coordination.escalation import escalate_periodically
-from services.coordination.intake_handler import (
-    INTAKE_CONSUMER,
-    INTAKE_STREAM,
-    INTAKE_SUBJECT,
-    IntakeConsumer,
-)
+from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM, IntakeConsumer
+from services.coordination.intake_pull import IntakePuller, ensure_intake_consumer
 from services.registries import Registries
 
 log = structlog.get_logger(__name__)
-
-# How long a batch may take before JetStream delivers it again.
-INTAKE_ACK_WAIT = 60.0
-# Room for a batch in hand, one being delivered, and retries waiting for their delay.
-INTAKE_MAX_ACK_PENDING = 4096
-
-
-def intake_consumer_config() -> ConsumerConfig:
-    """The durable pull consumer that feeds intake: everything, in order, acked one by one."""
-    return ConsumerConfig(
-        name=INTAKE_CONSUMER,
-        durable_name=INTAKE_CONSUMER,
-        description="Coordination intake; its position is tracked in the event store.",
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=INTAKE_ACK_WAIT,
-        max_deliver=-1,  # never give up on a signal
-        max_ack_pending=INTAKE_MAX_ACK_PENDING,
-        filter_subject=INTAKE_SUBJECT,
-        replay_policy=ReplayPolicy.INSTANT,
-    )
-
-
-async def ensure_intake_consumer(js: JetStreamContext, timeout: float) -> None:
-    """Create the consumer, or bring an existing one to `intake_consumer_config()`."""
-    await js.add_consumer(INTAKE_STREAM, intake_consumer_config(), timeout=timeout)
 
 
 @asynccontextmanager
@@ -89,12 +58,15 @@ async def coordination_service(
             seconds=round(time.monotonic() - started, 3),
         )
         edge = build_broker(nats_url.split(","), connect_timeout=max(1, round(nats_timeout)))
-        edge.broker.context.set_global(INTAKE, IntakeConsumer(coordination, edge.publish_rejection))
         edge.broker.context.set_global(COMMANDS_HANDLER, CommandHandler(coordination))
         try:
-            connection = await edge.broker.connect()
-            await ensure_intake_consumer(connection.jetstream(), nats_timeout)
+            js = (await edge.broker.connect()).jetstream(timeout=nats_timeout)
+            await ensure_intake_consumer(js, nats_timeout)
             await edge.broker.start()
+            intake = IntakePuller(
+                js, IntakeConsumer(coordination, edge.publish_rejection), nats_timeout
+            )
+            intake.start()
             escalation = asyncio.create_task(
                 escalate_periodically(coordination, escalation_interval)
             )
@@ -110,6 +82,7 @@ async def coordination_service(
                 escalation.cancel()
                 with suppress(asyncio.CancelledError):
                     await escalation
+                await intake.stop(GRACEFUL_TIMEOUT)
         finally:
             await edge.broker.stop()
     finally:
