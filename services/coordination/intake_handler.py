@@ -9,8 +9,8 @@ negatively acknowledged with a growing delay, so JetStream delivers it again.
 
 The tracked position must mean "everything up to here is done", also when
 batches are retried out of order or a crashed run left messages unacknowledged.
-So it is the batch's last sequence only when the consumer has nothing else
-outstanding; otherwise the consumer's ack floor.
+So it is the last sequence delivered only when the consumer has nothing
+outstanding but this batch; otherwise the consumer's ack floor.
 """
 
 from __future__ import annotations
@@ -94,12 +94,14 @@ class IntakeConsumer:
         self.failures = 0
         if tracking is not None:
             self.tracked = max(self.tracked, tracking.notification_id)
-        refusals = [(d, o) for (d, _), o in zip(readable, outcomes, strict=True) if not o.accepted]
-        for delivery, read in reads:
-            if isinstance(read, Unreadable):
-                await self._reject(delivery, read.signal_ref, read.reasons)
-        for delivery, outcome in refusals:
-            await self._reject(delivery, outcome.signal_ref, outcome.reasons)
+        rejections = [(d, r.signal_ref, r.reasons) for d, r in reads if isinstance(r, Unreadable)]
+        rejections += [
+            (d, o.signal_ref, o.reasons)
+            for (d, _), o in zip(readable, outcomes, strict=True)
+            if not o.accepted
+        ]
+        for delivery, signal_ref, reasons in sorted(rejections, key=lambda r: r[0].sequence):
+            await self._reject(delivery, signal_ref, reasons)
         await _ack(messages)
         log.info(
             "intake.batch",
@@ -118,9 +120,11 @@ class IntakeConsumer:
         """The position to record with this batch: below it, everything is done."""
         assert self.tracked is not None
         consumer = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
-        if consumer.num_ack_pending == delivered:  # nothing outstanding but this batch
-            position = fresh[-1].sequence
-        else:
+        if consumer.num_ack_pending == delivered:
+            # Nothing outstanding but this batch: all delivered before it was acked.
+            last_delivered = consumer.delivered.stream_seq if consumer.delivered else 0
+            position = max(fresh[-1].sequence, last_delivered)
+        else:  # a retry waits, or a crashed run's batch: only the ack floor is done
             position = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
         return Tracking(TRACKING_NAME, position) if position > self.tracked else None
 
