@@ -14,9 +14,11 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import structlog
+from nats.aio.client import Client as NATS
 
 from services.concurrency import in_thread_to_the_end, unless_stopped
 from services.coordination.service import coordination_service
+from services.demo import seed_demo
 from services.nats_lifecycle import nats_connection, nats_server
 from services.registries import Registries, load_registries
 from services.settings import JETSTREAM, POSTGRES, SQLITE, Settings, redact_credentials
@@ -101,7 +103,27 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
             nats_timeout=settings.nats_timeout,
         )
     )
+    if registries.demo_tokens:
+        await seed_demo_scenario(nc)
     return Running(nats_url=nats_url, streams=tuple(s.config.name or "" for s in streams))
+
+
+async def seed_demo_scenario(nc: NATS) -> None:
+    """First start with demo organisations: publish the demo scenario as partners would
+    (CONTRACT.md). A failure is logged, not fatal: `buurtbeeld seed-demo` can repeat it."""
+    try:
+        report = await seed_demo(nc)
+    except Exception as e:
+        log.warning("demo.seed_failed", error=repr(e), hint="run `buurtbeeld seed-demo`")
+        return
+    refused = [r for r in report.replies if not r.get("ok")]
+    log.info(
+        "demo.seeded",
+        signals=report.published,
+        issues=len(set(report.issues.values())),
+        commands=len(report.replies),
+        refused=len(refused),
+    )
 
 
 def log_registries(registries: Registries) -> None:
