@@ -374,9 +374,7 @@ def test_while_the_event_store_is_down_signals_wait_and_then_are_processed_once(
     nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:
     # The event store on a nats-server of its own, which goes away for a while.
-    store = EmbeddedNats(data_dir=tmp_path / "store").start()
-    env = Settings(data_dir=tmp_path, nats_timeout=1.0).eventsourcing_env(store.url)
-    ensure_streams(env)
+    store = EmbeddedNats(data_dir=tmp_path / "store")
 
     async def story(partner: Partner) -> None:
         async with coordination_service(
@@ -409,7 +407,7 @@ def test_while_the_event_store_is_down_signals_wait_and_then_are_processed_once(
             finally:
                 await asyncio.to_thread(restarted.stop)
 
-    try:
+    with store:
+        env = Settings(data_dir=tmp_path, nats_timeout=1.0).eventsourcing_env(store.url)
+        ensure_streams(env)
         as_partner(nats_server, tmp_path, story)
-    finally:
-        store.stop()
