@@ -58,5 +58,7 @@ class CommandHandler:
             return decode_command(verb, body)
         except UnicodeDecodeError:
             raise InvalidCommand("the body is not valid UTF-8") from None
+        except RecursionError:
+            raise InvalidCommand("the body is nested too deeply") from None
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise InvalidCommand(f"not a valid {verb} command: {e}") from None

@@ -47,10 +47,14 @@ def read_signal(body: bytes) -> Signal | Unreadable:
         signal: Signal = signal_decoder.decode(body)
     except UnicodeDecodeError:
         return Unreadable(("the body is not valid UTF-8",))
+    except RecursionError:
+        return Unreadable(("the body is nested too deeply",))
     except msgspec.ValidationError as e:
         return Unreadable((_reason(f"not a valid signal: {e}"),), _salvaged_signal_ref(body))
     except msgspec.DecodeError as e:
         return Unreadable((_reason(f"not valid JSON: {e}"),))
+    except Exception as e:  # whatever else the decoder meets in hostile input
+        return Unreadable((_reason(f"the body could not be read: {type(e).__name__}"),))
     return signal
 
 
@@ -58,7 +62,7 @@ def _salvaged_signal_ref(body: bytes) -> str | None:
     """The body's `signalRef`, if it is a JSON object with a well-formed one."""
     try:
         decoded = _anything.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except Exception:  # not JSON, or hostile in some other way: no signalRef to give
         return None
     if not isinstance(decoded, dict):
         return None

@@ -236,6 +236,11 @@ def test_commands_are_answered_as_the_contract_says_with_every_refusal_code(
                 ("woonzorg", "fly", {"issueId": first}),
                 ("woonzorg", "claim", b"{not json"),
                 ("woonzorg", "claim", b"\xff"),
+                (
+                    "woonzorg",
+                    "claim",
+                    b'{"issueId": "x", "y": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+                ),
                 ("woonzorg", "resolve", {"issueId": first, "resolution": ""}),
             ]:
                 assert (await partner.request(organisation, verb, body))["code"] == "invalid"

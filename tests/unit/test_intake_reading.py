@@ -46,6 +46,7 @@ def test_the_organisation_is_the_middle_of_the_subject() -> None:
         (b"[1, 2]", "Expected `object`, got `array`", None),
         (b'"a string"', "Expected `object`, got `str`", None),
         (b"null", "Expected `object`, got `null`", None),
+        (b'{"signalRef": "wz-1", "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested", None),
         (body(buurt=None), "`$.buurt`", "wz-2026-000123"),
         (json.dumps({"signalRef": "wz-7"}).encode(), "missing required field", "wz-7"),
         (body(buurt="0363FF03"), "`$.buurt`", "wz-2026-000123"),
