@@ -10,11 +10,12 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import structlog
+from nats.aio.client import Client as NATS
 
 from services.embedded_nats import EmbeddedNatsError
 from services.logging import configure_logging
@@ -99,19 +100,14 @@ def _aware_datetime(text: str) -> datetime:
 def publish_signal_command(args: argparse.Namespace) -> int:
     """`buurtbeeld signal`: publish one signal and print where INTAKE stored it."""
     import msgspec
-    import nats
 
     from events.contract import Location, Signal
     from services.partner import publish_signal
 
-    try:
-        settings = Settings.from_environ()
-    except SettingsError as e:
-        print(f"buurtbeeld: invalid configuration: {'; '.join(e.problems)}", file=sys.stderr)
-        return EXIT_BAD_CONFIGURATION
-    url = _partner_nats_url(settings)
-    if url is None:
-        return EXIT_FAILED
+    found = _partner_nats()
+    if isinstance(found, int):
+        return found
+    settings, url = found
     try:
         signal = Signal(
             signal_ref=args.ref or f"cli-{uuid4().hex[:12]}",
@@ -131,48 +127,30 @@ def publish_signal_command(args: argparse.Namespace) -> int:
         print(f"buurtbeeld: invalid signal: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIGURATION
 
-    async def publish() -> dict[str, object]:
-        nc = await nats.connect(url.split(","), connect_timeout=settings.nats_timeout)
-        try:
-            published = await publish_signal(nc, args.org, signal, timeout=settings.nats_timeout)
-        finally:
-            await nc.close()
-        return {
+    async def publish(nc: NATS) -> None:
+        published = await publish_signal(nc, args.org, signal, timeout=settings.nats_timeout)
+        stored = {
             "signalRef": signal.signal_ref,
             "stream": published.stream,
             "sequence": published.sequence,
             "duplicate": published.duplicate,
         }
+        print(json.dumps(stored))
 
-    try:
-        print(json.dumps(asyncio.run(publish())))
-    except Exception as e:
-        print(f"buurtbeeld: could not publish: {e!r}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    return _run_as_partner(url, settings, publish, failure="could not publish")
 
 
 def seed_demo_command(args: argparse.Namespace) -> int:
     """`buurtbeeld seed-demo`: the demo scenario, published as partners do."""
-    import nats
-
     from services.demo import seed_demo
 
-    try:
-        settings = Settings.from_environ()
-    except SettingsError as e:
-        print(f"buurtbeeld: invalid configuration: {'; '.join(e.problems)}", file=sys.stderr)
-        return EXIT_BAD_CONFIGURATION
-    url = _partner_nats_url(settings)
-    if url is None:
-        return EXIT_FAILED
+    found = _partner_nats()
+    if isinstance(found, int):
+        return found
+    settings, url = found
 
-    async def seed() -> None:
-        nc = await nats.connect(url.split(","), connect_timeout=settings.nats_timeout)
-        try:
-            report = await seed_demo(nc)
-        finally:
-            await nc.close()
+    async def seed(nc: NATS) -> None:
+        report = await seed_demo(nc)
         print(
             f"{report.published} signals published ({report.duplicates} already there), "
             f"{len(set(report.issues.values()))} issues"
@@ -180,26 +158,50 @@ def seed_demo_command(args: argparse.Namespace) -> int:
         for reply in report.replies:
             print(json.dumps(reply))
 
+    return _run_as_partner(url, settings, seed, failure="seeding failed")
+
+
+def _partner_nats() -> tuple[Settings, str] | int:
+    """The settings and NATS URL for a partner command, or the exit status after saying why.
+
+    NATS is NATS_URL, else the embedded server of a running `buurtbeeld up`.
+    """
     try:
-        asyncio.run(seed())
-    except Exception as e:
-        print(f"buurtbeeld: seeding failed: {e}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _partner_nats_url(settings: Settings) -> str | None:
-    """NATS_URL, else the embedded server of a running `buurtbeeld up` (None: said why)."""
+        settings = Settings.from_environ()
+    except SettingsError as e:
+        print(f"buurtbeeld: invalid configuration: {'; '.join(e.problems)}", file=sys.stderr)
+        return EXIT_BAD_CONFIGURATION
     if settings.nats_url:
-        return settings.nats_url
+        return settings, settings.nats_url
     path = settings.embedded_nats_url_file
     if path.exists():
-        return path.read_text().strip()
+        return settings, path.read_text().strip()
     print(
         f"buurtbeeld: no NATS: set NATS_URL, or start `buurtbeeld up` (it writes {path})",
         file=sys.stderr,
     )
-    return None
+    return EXIT_FAILED
+
+
+def _run_as_partner(
+    url: str, settings: Settings, work: Callable[[NATS], Awaitable[None]], failure: str
+) -> int:
+    """Connect to NATS at `url`, do `work`, disconnect; exit status 0, or 1 after saying why."""
+    import nats
+
+    async def connected() -> None:
+        nc = await nats.connect(url.split(","), connect_timeout=settings.nats_timeout)
+        try:
+            await work(nc)
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(connected())
+    except Exception as e:
+        print(f"buurtbeeld: {failure}: {e!r}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def up(args: argparse.Namespace) -> int:
