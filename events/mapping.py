@@ -34,6 +34,8 @@ from eventsourcing.persistence import (
 )
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+# How one event class is written: its contract Struct, id field, other fields, topic.
+_Writer = tuple[type[msgspec.Struct], str, tuple[str, ...], str]
 
 
 @dataclass(frozen=True)
@@ -102,20 +104,37 @@ class ContractMapper(Mapper[str]):
             name: msgspec.json.Decoder(struct) for name, struct in contract.structs.items()
         }
         self._raw = msgspec.json.Decoder(dict[str, Any])
+        # Per event class: (contract Struct, its id field, its other fields, topic), or
+        # None for classes stored as the library stores them. Worked out once each.
+        self._writers: dict[type[Any], _Writer | None] = {}
+
+    def _writer(self, cls: type[Any]) -> _Writer | None:
+        try:
+            return self._writers[cls]
+        except KeyError:
+            pass
+        name = cls.__name__
+        struct = self.contract.structs.get(name)
+        writer = None
+        if struct is not None and name in self.domain_events:
+            id_field = self.contract.id_field_of(name)
+            fields = tuple(f for f in struct.__struct_fields__ if f != id_field)
+            writer = (struct, id_field, fields, self.contract.topic(name))
+        self._writers[cls] = writer
+        return writer
 
     def to_stored_event(self, domain_event: DomainEventProtocol[str]) -> StoredEvent:
-        name = type(domain_event).__name__
-        struct = self.contract.structs.get(name)
-        if struct is None or name not in self.domain_events:
+        writer = self._writer(type(domain_event))
+        if writer is None:
             return super().to_stored_event(domain_event)
-        id_field = self.contract.id_field_of(name)
-        values = {f: getattr(domain_event, f) for f in struct.__struct_fields__ if f != id_field}
-        body = struct(**{id_field: domain_event.originator_id}, **values)
+        struct, id_field, fields, topic = writer
+        values = {f: getattr(domain_event, f) for f in fields}
+        values[id_field] = domain_event.originator_id
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
-            topic=self.contract.topic(name),
-            state=self._encoder.encode(body),
+            topic=topic,
+            state=self._encoder.encode(struct(**values)),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[str]:

@@ -1,10 +1,10 @@
 """The INTAKE stream: what partners sent, as they sent it, for a bounded time.
 
 Partners publish signals on `intake.<org>.signals` with a `Nats-Msg-Id` of
-`<org>/<signalRef>`. JetStream drops a repeat within the duplicate window;
-a repeat after that is recognised later, by the intake service. Signals
-carry personal data, so the stream forgets messages after
-`BUURTBEELD_INTAKE_MAX_AGE`.
+`<org>/<signalRef>`, one by one or many in one atomic batch. JetStream drops
+a repeat within the duplicate window; a repeat after that is recognised
+later, by the intake service. Signals carry personal data, so the stream
+forgets messages after `BUURTBEELD_INTAKE_MAX_AGE`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ def intake_stream_config(settings: Settings) -> StreamConfig:
         duplicate_window=INTAKE_DUPLICATE_WINDOW.total_seconds(),
         # When limits are hit, the oldest signals go: partners must never be refused.
         discard=DiscardPolicy.OLD,
+        # Partners may publish many signals as one atomic batch (ADR-50): one
+        # sync for all of them. Each keeps its Nats-Msg-Id; a batch holding a
+        # repeat is refused whole, and its signals are then sent one by one.
+        allow_atomic=True,
     )
 
 

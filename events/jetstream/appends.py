@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, ProgrammingError, StoredEvent, Tracking
 
 from events.jetstream.heads import Head
 from events.jetstream.subjects import UUID_ID_HEADER, UUID_ID_VALUE, SubjectScheme
@@ -39,20 +39,35 @@ class Append:
         cls, events: Sequence[StoredEvent], tracking: Tracking | None, scheme: SubjectScheme
     ) -> Append:
         append = cls()
+        messages = append.messages
+        first_messages = append.first_messages
+        last_messages = append.last_messages
+        events_by_subject = append.events_by_subject
         for event in events:
-            headers = {TOPIC_HEADER: event.topic, VERSION_HEADER: str(event.originator_version)}
+            topic, version = event.topic, event.originator_version
+            if "\r" in topic or "\n" in topic:
+                raise ProgrammingError(f"a line break in the topic {topic!r}")
+            headers = {TOPIC_HEADER: topic, VERSION_HEADER: str(version)}
+            lines = f"{TOPIC_HEADER}: {topic}\r\n{VERSION_HEADER}: {version}\r\n"
             if isinstance(event.originator_id, UUID):
                 headers[UUID_ID_HEADER] = UUID_ID_VALUE
+                lines += f"{UUID_ID_HEADER}: {UUID_ID_VALUE}\r\n"
             subject = scheme.subject_for(event.originator_id)
-            append.events_by_subject.setdefault(subject, []).append(event)
-            append._add(
-                subject,
-                event.originator_version,
-                headers,
-                event.state,
-                what=f"version {event.originator_version} of {event.originator_id}",
-            )
-        append.event_count = len(append.messages)
+            index = len(messages)
+            previous = last_messages.get(subject)
+            if previous is None:
+                first_messages[subject] = (index, version)
+                events_by_subject[subject] = [event]
+            elif version <= previous[1]:
+                raise IntegrityError(
+                    f"version {version} of {event.originator_id} is not after position "
+                    f"{previous[1]} in the same write"
+                )
+            else:
+                events_by_subject[subject].append(event)
+            last_messages[subject] = (index, version)
+            messages.append(OutgoingMessage(subject, headers, event.state, lines))
+        append.event_count = len(messages)
         if tracking is not None:
             append._add(
                 scheme.tracking_subject(tracking.application_name),
@@ -85,6 +100,14 @@ class Append:
                 raise IntegrityError(
                     f"{subject} already holds position {head.position}; cannot write {first}"
                 )
+
+    def expectations(self, heads: Mapping[str, Head | None]) -> dict[int, int]:
+        """Message index -> the last subject sequence it expects: each subject's first."""
+        expected = {}
+        for subject, (index, _) in self.first_messages.items():
+            head = heads.get(subject)
+            expected[index] = head.sequence if head else 0
+        return expected
 
     def with_expectations(self, heads: Mapping[str, Head | None]) -> list[OutgoingMessage]:
         """The messages, each subject's first one expecting that subject's head."""

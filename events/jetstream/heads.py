@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from eventsourcing.persistence import StoredEvent
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):
+    """A subject's last message: its stream sequence and position (a tuple: cheap)."""
+
     sequence: int
     position: int
 
@@ -47,7 +49,7 @@ class Heads:
         self._heads.pop(subject, None)
 
 
-@dataclass
+@dataclass(slots=True)
 class KnownEvents:
     """All events of one subject up to stream sequence `sequence`."""
 

@@ -66,9 +66,18 @@ class JetStreamRecorder:
     # -- writing -------------------------------------------------------------
 
     def _write(self, events: Sequence[StoredEvent], tracking: Tracking | None) -> list[int]:
-        if not events and tracking is None:
+        return self.insert_prepared(self.prepare(events, tracking))
+
+    def prepare(self, events: Sequence[StoredEvent], tracking: Tracking | None) -> Append:
+        """Plan the atomic write of `events` and `tracking` (in any thread), for
+        `insert_prepared`: the part of a write that needs neither the server nor
+        the loop thread, so a caller can do it ahead of time."""
+        return Append.of(events, tracking, self.scheme)
+
+    def insert_prepared(self, append: Append) -> list[int]:
+        """Store a prepared write, all or nothing; the stream sequences of its events."""
+        if not append.messages:
             return []
-        append = Append.of(events, tracking, self.scheme)
         return self.client.run(self._append(append))
 
     async def _append(self, append: Append) -> list[int]:
@@ -77,7 +86,11 @@ class JetStreamRecorder:
         for _ in range(MAX_ATTEMPTS):
             try:
                 last = await publish_atomic(
-                    self.client.nc, append.with_expectations(heads), self.client.timeout
+                    self.client.nc,
+                    append.messages,
+                    self.client.timeout,
+                    self.client.replies,
+                    append.expectations(heads),
                 )
             except ConcurrencyConflictError:
                 # Our expectation was stale or another writer got there first:

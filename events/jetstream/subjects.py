@@ -15,6 +15,8 @@ from eventsourcing.persistence import ProgrammingError
 
 # One subject token: printable ASCII without whitespace, '.', '*' or '>'.
 _TOKEN = re.compile(r"[!-)+-\-/-=?-~]+")
+# Tokens joined by single dots: what `check_tokens` accepts, in one match.
+_TOKENS = re.compile(r"[!-)+-\-/-=?-~]+(?:\.[!-)+-\-/-=?-~]+)*")
 
 UUID_ID_HEADER = "Es-Id-Type"
 UUID_ID_VALUE = "uuid"
@@ -80,7 +82,9 @@ class SubjectScheme:
     def subject_for(self, originator_id: UUID | str) -> str:
         if isinstance(originator_id, UUID):
             return f"{self.prefix}.{originator_id}"
-        return f"{self.prefix}.{check_tokens(originator_id, 'originator id')}"
+        if _TOKENS.fullmatch(originator_id) is None:  # say exactly what is wrong
+            check_tokens(originator_id, "originator id")
+        return f"{self.prefix}.{originator_id}"
 
     def originator_id_of(self, subject: str, id_type: str | None) -> UUID | str:
         """The originator id stored at `subject` (a UUID when the header says so)."""

@@ -6,7 +6,9 @@ FastStream documents what it carries (commands, rejections), with the
 contract's message schemas from the handlers' annotations. Added here: the
 replies of `cmd.{org}.{verb}` (FastStream does not document replies), and
 `intake.{org}.signals`, which the service reads with a nats-py pull loop of its
-own (see `intake_pull`), described the same way.
+own (see `intake_pull`), and the picture's questions on `query.{org}.{question}`,
+answered by `services.queries` on the app's nats-py connection, described the
+same way.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from typing import Any
 from faststream.specification import AsyncAPI
 
 from events.contract import Accepted, Refused, Signal
+from projections.queries import BuurtPicture, IssueHistory
+from projections.visibility import IssueView
 from services.coordination.broker import build_broker
 from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM
 from services.coordination.payloads import contract_payload
+from services.queries import QUERY_QUEUE, IssueQuestion, IssuesQuestion
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 # Where the document says the server is: the default of `buurtbeeld up`.
@@ -35,6 +40,16 @@ INTAKE_DESCRIPTION = (
     "however often or late it is sent again: it opens an issue, or attaches to the open "
     "issue with the same buurt, category and `location.key`; the events appear under "
     "`events.<buurt>.>`. Anything else is answered on `rejected.<org>`."
+)
+QUERIES = "queries"
+QUERIES_REPLY = "queriesReply"
+QUERIES_DESCRIPTION = (
+    "The shared picture, by NATS request/reply, as the HTTP API answers it; the "
+    "organisation is the subject's and sees what need-to-know lets it see. Questions: "
+    "`issues` (`{buurt, status?, owner?, category?, asOf?}`: a buurt's picture, `asOf` "
+    "by replay), `issue` and `history` (`{issueId}`). A refusal is "
+    '`{"ok": false, "code": ..., "message": ...}` with code not-found, invalid or '
+    f"forbidden. Answered by the queue group `{QUERY_QUEUE}`."
 )
 
 
@@ -55,6 +70,7 @@ def document() -> dict[str, Any]:
     generated: dict[str, Any] = specification.to_jsonable()
     _add_intake(generated)
     _add_command_replies(generated)
+    _add_queries(generated)
     return generated
 
 
@@ -115,6 +131,48 @@ def _add_command_replies(generated: dict[str, Any]) -> None:
     generated["operations"][COMMANDS_OPERATION]["reply"] = {
         "channel": {"$ref": f"#/channels/{REPLY_CHANNEL}"},
         "messages": [{"$ref": f"#/channels/{REPLY_CHANNEL}/messages/{name}"} for name in replies],
+    }
+
+
+def _add_queries(generated: dict[str, Any]) -> None:
+    """`query.{org}.{question}` and its answers."""
+    components = generated.setdefault("components", {})
+    questions = {"IssuesQuestion": IssuesQuestion, "IssueQuestion": IssueQuestion}
+    answers = {
+        "BuurtPicture": BuurtPicture,
+        "IssueView": IssueView,
+        "IssueHistory": IssueHistory,
+        "Refused": Refused,
+    }
+    for name, kind in {**questions, **answers}.items():
+        components.setdefault("schemas", {})[name] = contract_payload(kind).json_schema
+        components.setdefault("messages", {})[name] = {
+            "title": name,
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+    server = next(iter(generated["servers"]))
+    generated["channels"][QUERIES] = {
+        "address": "query.{org}.{question}",
+        "description": QUERIES_DESCRIPTION,
+        "servers": [{"$ref": f"#/servers/{server}"}],
+        "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in questions},
+        "bindings": {"nats": {"subject": "query.{org}.{question}", "bindingVersion": "custom"}},
+    }
+    generated["channels"][QUERIES_REPLY] = {
+        "address": None,
+        "description": "The reply subject of the request (an inbox, as NATS request/reply sets).",
+        "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in answers},
+    }
+    generated["operations"][QUERIES] = {
+        "action": "receive",
+        "channel": {"$ref": f"#/channels/{QUERIES}"},
+        "messages": [{"$ref": f"#/channels/{QUERIES}/messages/{name}"} for name in questions],
+        "reply": {
+            "channel": {"$ref": f"#/channels/{QUERIES_REPLY}"},
+            "messages": [
+                {"$ref": f"#/channels/{QUERIES_REPLY}/messages/{name}"} for name in answers
+            ],
+        },
     }
 
 

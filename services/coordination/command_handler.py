@@ -31,22 +31,32 @@ class CommandHandler:
     async def reply(self, subject: str, body: bytes) -> bytes:
         """The reply body for the request `body` on `subject`."""
         _, organisation, verb = subject.split(".", 2)
-        context = {"subject": subject, "organisation": organisation, "verb": verb}
+        try:
+            accepted = await self.act(organisation, verb, body, subject=subject)
+        except Refusal as refusal:
+            return encode(refused(refusal))
+        return encode(accepted)
+
+    async def act(self, organisation: str, verb: str, body: bytes, **context: str) -> Accepted:
+        """Carry out the command `body` of `verb` for `organisation`, or raise a `Refusal`.
+
+        The one way in for commands, from NATS and HTTP alike; `context` (the subject,
+        or the HTTP path) goes into the log line.
+        """
+        where = {**context, "organisation": organisation, "verb": verb}
         try:
             command = self._command(organisation, verb, body)
             accepted: Accepted = await anyio.to_thread.run_sync(
                 self.coordination.handle, organisation, verb, command
             )
         except Refusal as refusal:
-            log.info("command.refused", **context, code=refusal.code, message=refusal.message)
-            return encode(refused(refusal))
+            log.info("command.refused", **where, code=refusal.code, message=refusal.message)
+            raise
         except OperationalError as e:  # the event store is unreachable: worth trying again
-            log.warning("command.failed", **context, error=str(e))
-            return encode(refused(Conflict(f"the event store could not be reached: {e}")))
-        log.info(
-            "command.accepted", **context, issue_id=accepted.issue_id, version=accepted.version
-        )
-        return encode(accepted)
+            log.warning("command.failed", **where, error=str(e))
+            raise Conflict(f"the event store could not be reached: {e}") from None
+        log.info("command.accepted", **where, issue_id=accepted.issue_id, version=accepted.version)
+        return accepted
 
     def _command(self, organisation: str, verb: str, body: bytes) -> Command:
         """The decoded command, once the organisation is known; or a `Refusal`."""

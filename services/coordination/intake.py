@@ -85,13 +85,13 @@ class IntakePlan:
         self.at = at
         self.window = window
         self.issues: dict[str, Issue] = {}
-        self.receipts: list[Receipt] = []
+        self.receipts: list[Receipt.SignalReceived] = []
         self.changed_open_issues: set[str] = set()
         self._opened: dict[Place, Issue] = {}
 
     @property
-    def aggregates(self) -> list[Issue | Receipt]:
-        """What to save, together."""
+    def aggregates(self) -> list[Issue | Receipt.SignalReceived]:
+        """What to save, together: the issues, and the receipts' (only) events."""
         return [*self.issues.values(), *self.receipts]
 
     def take(self, organisation: str, signal: Signal) -> Outcome:
@@ -115,7 +115,7 @@ class IntakePlan:
             issue.attach_signal(record, self.at)
             kind = OutcomeKind.ATTACHED
         self.issues[issue.id] = issue
-        self.receipts.append(Receipt.record(organisation, signal.signal_ref, issue.id, self.at))
+        self.receipts.append(Receipt.received(organisation, signal.signal_ref, issue.id, self.at))
         self.processed[key] = issue.id
         return _outcome(organisation, signal, kind, issue.id)
 

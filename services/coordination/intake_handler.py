@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 
 from events.contract import Rejection, Signal
 from events.contract.codec import encode
+from events.jetstream.wire import encode_pub, write_raw
 from services.coordination.application import Coordination
 from services.coordination.intake_reading import Unreadable, organisation_of, read_signal
 from services.coordination.outcomes import Outcome, OutcomeKind
@@ -78,7 +79,14 @@ class IntakeConsumer:
                 self.tracked = recorded or 0
             deliveries = _deliveries(messages)
             fresh = [d for d in deliveries if d.sequence > self.tracked]
-            tracking = await self._tracking(fresh, len(deliveries), js) if fresh else None
+            # Even a batch all done before (a redelivery) may let the position move
+            # on: after a crash between saving a batch and acking it, the batches
+            # after it could not (it was outstanding), and it may be the last.
+            tracking = (
+                await self._tracking(fresh or deliveries, len(deliveries), js)
+                if deliveries
+                else None
+            )
             reads = [(d, read_signal(d.body)) for d in fresh]
             readable = [(d, read) for d, read in reads if isinstance(read, Signal)]
             outcomes = await anyio.to_thread.run_sync(
@@ -162,11 +170,23 @@ class IntakeConsumer:
             log.warning("intake.nak_failed", error=repr(e))
 
 
+def stream_sequence(msg: Msg) -> int:
+    """The message's INTAKE stream sequence, from its ack subject.
+
+    `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>`
+    read directly; nats-py's `metadata` (also timestamps and more) for other forms.
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        return int(tokens[5])
+    return msg.metadata.sequence.stream
+
+
 def _deliveries(messages: Sequence[Msg]) -> list[Delivery]:
     """The batch in stream order, each message once (a redelivery may come twice)."""
     by_sequence: dict[int, Delivery] = {}
     for msg in messages:
-        sequence = msg.metadata.sequence.stream
+        sequence = stream_sequence(msg)
         by_sequence[sequence] = Delivery(
             sequence=sequence,
             subject=msg.subject,
@@ -178,11 +198,19 @@ def _deliveries(messages: Sequence[Msg]) -> list[Delivery]:
 
 async def _ack(messages: Sequence[Msg]) -> None:
     """Ack all; wait for the last one, so the consumer's state has them all."""
+    if not messages:
+        return
+    *body, last = messages
     try:
-        for msg in messages[:-1]:
-            await msg.ack()
-        if messages:
-            await messages[-1].ack_sync(timeout=ACK_TIMEOUT)
+        if body:
+            # One write for the lot: `msg.ack()` is a whole `nc.publish` each.
+            client = body[0]._client
+            if client is None or not all(msg.reply for msg in body):
+                raise ValueError("a message without a client or reply subject")
+            await write_raw(client, [encode_pub(msg.reply) for msg in body])
+            for msg in body:
+                msg._ackd = True
+        await last.ack_sync(timeout=ACK_TIMEOUT)
     except Exception as e:  # redelivered later, and then skipped as tracked
         log.warning("intake.ack_failed", error=repr(e))
 
@@ -190,7 +218,7 @@ async def _ack(messages: Sequence[Msg]) -> None:
 def _batch_context(messages: Sequence[Msg]) -> dict[str, object]:
     """Subject, stream sequences and organisation of a batch (`*` when they differ)."""
     subjects = {msg.subject for msg in messages}
-    sequences = [msg.metadata.sequence.stream for msg in messages]
+    sequences = [stream_sequence(msg) for msg in messages]
     organisations = {organisation_of(subject) for subject in subjects}
     return {
         "subject": subjects.pop() if len(subjects) == 1 else INTAKE_SUBJECT,

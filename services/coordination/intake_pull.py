@@ -12,6 +12,7 @@ stop lets the batch in hand finish.
 from __future__ import annotations
 
 import asyncio
+import gc
 from contextlib import suppress
 
 import structlog
@@ -19,6 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy
 
 from services.coordination.application import MAX_SIGNALS_PER_SAVE
+from services.coordination.intake_fetch import BatchFetcher
 from services.coordination.intake_handler import (
     INTAKE_CONSUMER,
     INTAKE_STREAM,
@@ -29,7 +31,7 @@ from services.coordination.intake_handler import (
 log = structlog.get_logger(__name__)
 
 # One batch is one atomic save; a short wait for more keeps a lone signal quick.
-INTAKE_BATCH_SIZE = MAX_SIGNALS_PER_SAVE
+INTAKE_BATCH_SIZE = 4 * MAX_SIGNALS_PER_SAVE
 INTAKE_BATCH_WAIT = 0.1
 # How long a batch may take before JetStream delivers it again.
 INTAKE_ACK_WAIT = 60.0
@@ -37,6 +39,23 @@ INTAKE_ACK_WAIT = 60.0
 INTAKE_MAX_ACK_PENDING = 4096
 # After NATS trouble (reconnecting, the consumer gone), the pause before trying again.
 PULL_RETRY_DELAY = 1.0
+# Allocations between young collections (CPython's default is 700): see `collect_less_often`.
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
+def collect_less_often() -> None:
+    """Let the garbage collector look at the heap less often while intake runs.
+
+    Intake creates and drops hundreds of small objects a signal. With CPython's
+    defaults, a young collection every 700 allocations and a look at the whole
+    heap (the imported modules, the open issues, the event store's caches)
+    every hundred of those, a quarter of the service's time went to collecting
+    (measured with `bench.ingest`). Almost all of it is freed by reference
+    counting anyway; cycles are still collected, less often. Process-wide, once.
+    """
+    young, middle, old = gc.get_threshold()
+    if young and young < YOUNG_COLLECTION_THRESHOLD:
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, max(middle, 10), max(old, 10))
 
 
 def intake_consumer_config() -> ConsumerConfig:
@@ -71,6 +90,7 @@ class IntakePuller:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        collect_less_often()
         self._task = asyncio.create_task(self._pull(), name="intake-pull")
 
     async def stop(self, grace: float) -> None:
@@ -87,31 +107,26 @@ class IntakePuller:
                 await self._task
 
     async def _pull(self) -> None:
-        subscription: JetStreamContext.PullSubscription | None = None
+        fetcher: BatchFetcher | None = None
         try:
             while not self._stopping.is_set():
                 try:
-                    if subscription is None:
+                    if fetcher is None:
                         await ensure_intake_consumer(self.js, self.timeout)
-                        subscription = await self.js.pull_subscribe_bind(
-                            INTAKE_CONSUMER, stream=INTAKE_STREAM
-                        )
-                    messages = await subscription.fetch(
-                        INTAKE_BATCH_SIZE, timeout=INTAKE_BATCH_WAIT
-                    )
-                except TimeoutError:  # nothing came (nats-py raises its own and the builtin one)
+                        fetcher = BatchFetcher(self.js._nc, INTAKE_STREAM, INTAKE_CONSUMER)
+                        await fetcher.start()
+                    messages = await fetcher.fetch(INTAKE_BATCH_SIZE, INTAKE_BATCH_WAIT)
+                except TimeoutError:  # nothing came
                     continue
                 except Exception as e:
                     log.warning("intake.pull_failed", error=f"{type(e).__name__}: {e}")
-                    if subscription is not None:
-                        with suppress(Exception):
-                            await subscription.unsubscribe()
-                        subscription = None
+                    if fetcher is not None:
+                        await fetcher.stop()
+                        fetcher = None
                     with suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), PULL_RETRY_DELAY)
                     continue
                 await self.intake.receive(messages, self.js)
         finally:
-            if subscription is not None:
-                with suppress(Exception):
-                    await subscription.unsubscribe()
+            if fetcher is not None:
+                await fetcher.stop()

@@ -48,7 +48,13 @@ class OpenIssues:
         """
         if location_key is None:
             return None
-        here = (self._issues[i] for i in self._at_place.get((buurt, category, location_key), ()))
+        ids = self._at_place.get((buurt, category, location_key))
+        if not ids:
+            return None
+        if len(ids) == 1:  # the usual case
+            only = self._issues[ids[0]]
+            return only if only.matches(buurt, category, location_key, at, window) else None
+        here = (self._issues[i] for i in ids)
         matching = [i for i in here if i.matches(buurt, category, location_key, at, window)]
         return max(matching, key=lambda issue: issue.last_changed_at, default=None)
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from hashlib import sha256
+from typing import Any
+
+from eventsourcing.utils import get_topic
 
 from services.coordination.issue import StrAggregate
 
@@ -38,6 +41,28 @@ class Receipt(StrAggregate):
             at=at,
         )
 
+    @classmethod
+    def received(
+        cls, organisation: str, signal_ref: str, issue_id: str, at: datetime
+    ) -> Receipt.SignalReceived:
+        """The event `record` creates the receipt with, without making the aggregate.
+
+        Intake only stores receipts (it never acts on one it makes), and makes
+        one a signal: building each aggregate, only to take its event back out,
+        was a good part of planning.
+        """
+        fields: dict[str, Any] = {  # the event class is made a dataclass by its metaclass
+            "originator_topic": _TOPIC,
+            "originator_id": cls.create_id(organisation, signal_ref),
+            "originator_version": cls.INITIAL_VERSION,
+            "timestamp": at,
+            "organisation": organisation,
+            "signal_ref": signal_ref,
+            "issue_id": issue_id,
+            "at": at,
+        }
+        return cls.SignalReceived(**fields)
+
     class SignalReceived(StrAggregate.Created):
         organisation: str
         signal_ref: str
@@ -49,3 +74,6 @@ class Receipt(StrAggregate):
         self.signal_ref = signal_ref
         self.issue_id = issue_id
         self.at = at
+
+
+_TOPIC = get_topic(Receipt)

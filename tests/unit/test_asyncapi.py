@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from events.contract import schemas
+from services.cli import main
 from services.coordination import asyncapi
 
 
 def test_the_checked_in_document_is_what_the_code_generates() -> None:
-    # If this fails: python -m services.coordination.asyncapi, and check in docs/asyncapi.json.
+    # If this fails: buurtbeeld asyncapi --write, and check in docs/asyncapi.json.
     assert asyncapi.DOCUMENT_PATH.read_text() == asyncapi.render()
 
 
@@ -21,11 +25,15 @@ def test_it_documents_the_partner_subjects_with_the_contract_schemas() -> None:
         "rejected": "rejected.{org}",
         "commands": "cmd.{org}.{verb}",
         "commandsReply": None,
+        "queries": "query.{org}.{question}",
+        "queriesReply": None,
     }
     operations = document["operations"]
     assert operations["intake"]["action"] == operations["commands"]["action"] == "receive"
     assert operations["rejected"]["action"] == "send"
     assert len(operations["commands"]["reply"]["messages"]) == 2
+    assert operations["queries"]["action"] == "receive"
+    assert len(operations["queries"]["reply"]["messages"]) == 4
 
     # The payloads are the contract's JSON Schemas (references written out in place).
     components = document["components"]["schemas"]
@@ -54,3 +62,13 @@ def test_it_documents_the_partner_subjects_with_the_contract_schemas() -> None:
         "conflict",
         "forbidden",
     }
+
+
+def test_buurtbeeld_asyncapi_prints_the_document_and_writes_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["asyncapi"]) == 0
+    assert capsys.readouterr().out == asyncapi.render()
+    target = tmp_path / "asyncapi.json"
+    assert main(["asyncapi", "--write", str(target)]) == 0
+    assert target.read_text() == asyncapi.render()
