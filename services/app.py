@@ -2,24 +2,36 @@
 
 Each component is an async context manager entered on one exit stack, so they
 stop in reverse order of starting, also when starting fails halfway: NATS, its
-streams, the event store, then the coordination service (intake, commands,
-escalation). New services (HTTP) join `_start` the same way.
+streams, the event store, the coordination service (intake, commands,
+escalation), the projections, the NATS queries and the HTTP server (API and
+dashboard). New services join `_start` the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
 from nats.aio.client import Client as NATS
 
+from projections.feeds import Feed, JetStreamFeed, RecorderFeed
+from projections.queries import PictureQueries
+from projections.service import Projections, projection_service
+from projections.store import open_view_store
+from projections.visibility import Visibility
 from services.concurrency import in_thread_to_the_end, unless_stopped
+from services.coordination.application import Coordination
 from services.coordination.service import coordination_service
+from services.dashboard import dashboard_routes
 from services.demo import seed_demo
+from services.http.context import HttpContext
+from services.http.server import bind_http_socket, http_server
 from services.nats_lifecycle import nats_connection, nats_server
+from services.queries import query_service
 from services.registries import Registries, load_registries
 from services.settings import JETSTREAM, POSTGRES, SQLITE, Settings, redact_credentials
 from services.streams import ensure_intake_stream
@@ -33,6 +45,13 @@ class Running:
 
     nats_url: str
     streams: tuple[str, ...]
+    http_url: str
+    # On the first start with demo organisations: who to log in as, and its token.
+    demo_login: tuple[str, str] | None = None
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.http_url}/"
 
 
 async def serve(settings: Settings) -> None:
@@ -70,7 +89,19 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 data_dir=str(settings.data_dir),
                 streams=list(running.streams),
                 persistence_module=settings.persistence_module,
+                http_url=running.http_url,
+                dashboard_url=running.dashboard_url,
             )
+            if running.demo_login is not None:
+                organisation, token = running.demo_login
+                # A warning, as `demo.tokens`: it shows at any log level below error.
+                log.warning(
+                    "demo.log_in",
+                    dashboard_url=running.dashboard_url,
+                    organisation=organisation,
+                    token=token,
+                    note="open the dashboard and log in with this token (shown only this once)",
+                )
             await stop.wait()
     log.info("buurtbeeld.stopped")
 
@@ -80,6 +111,9 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
     log.info("buurtbeeld.data", path=str(settings.data_dir))
     registries = load_registries(settings)
     log_registries(registries)
+    # Bound first: a taken HTTP port fails the start before anything else runs.
+    http_socket = bind_http_socket(settings.http_host, settings.http_port)
+    components.callback(http_socket.close)
     nats_url = await components.enter_async_context(nats_server(settings))
     nc = await components.enter_async_context(nats_connection(nats_url, settings))
     await ensure_intake_stream(nc, settings)
@@ -94,7 +128,7 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
             max_age_seconds=stream.config.max_age or None,
             messages=stream.state.messages,
         )
-    await components.enter_async_context(
+    coordination = await components.enter_async_context(
         coordination_service(
             nats_url=nats_url,
             eventsourcing_env=settings.eventsourcing_env(nats_url),
@@ -103,9 +137,77 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
             nats_timeout=settings.nats_timeout,
         )
     )
+    projections = await components.enter_async_context(
+        start_projections(settings, nc, coordination, registries)
+    )
+    await components.enter_async_context(
+        query_service(nc, projections.queries, registries.organisations)
+    )
+    context = HttpContext(projections=projections, coordination=coordination, registries=registries)
+    stopping = asyncio.Event()  # ends the dashboard's live streams when the server stops
+    http_url = await components.enter_async_context(
+        http_server(
+            settings,
+            context,
+            extra_routes=dashboard_routes(context, stopping=stopping),
+            sock=http_socket,
+            stopping=stopping,
+        )
+    )
     if registries.demo_tokens:
         await seed_demo_scenario(nc)
-    return Running(nats_url=nats_url, streams=tuple(s.config.name or "" for s in streams))
+    return Running(
+        nats_url=nats_url,
+        streams=tuple(s.config.name or "" for s in streams),
+        http_url=http_url,
+        demo_login=_demo_login(registries),
+    )
+
+
+# The dashboard is for wijkteam coordinators: the demo logs in as the wijkteam.
+DEMO_LOGIN = "wijkteam-nieuw-west"
+
+
+def _demo_login(registries: Registries) -> tuple[str, str] | None:
+    tokens = registries.demo_tokens
+    if not tokens:
+        return None
+    organisation = DEMO_LOGIN if DEMO_LOGIN in tokens else sorted(tokens)[0]
+    return organisation, tokens[organisation]
+
+
+@asynccontextmanager
+async def start_projections(
+    settings: Settings, nc: NATS, coordination: Coordination, registries: Registries
+) -> AsyncIterator[Projections]:
+    """The live picture, read from the event log the coordination writes."""
+    store = await in_thread_to_the_end(
+        open_view_store, settings.views_url, settings.sqlite_views_path
+    )
+    recorder = coordination.recorder
+
+    def buurt_feed(buurt: str) -> Feed:
+        if settings.persistence_module == JETSTREAM:
+            return JetStreamFeed(nc, buurt=buurt, timeout=settings.nats_timeout)
+        return RecorderFeed(recorder, buurt=buurt)
+
+    def issue_events(issue_id: str) -> list[tuple[str, int, bytes]]:
+        return [(e.topic, e.originator_version, e.state) for e in recorder.select_events(issue_id)]
+
+    queries = PictureQueries(
+        store,
+        Visibility(registries.categories),
+        buurt_feed=buurt_feed,
+        issue_events=issue_events,
+    )
+    feed: Feed = (
+        JetStreamFeed(nc, timeout=settings.nats_timeout)
+        if settings.persistence_module == JETSTREAM
+        else RecorderFeed(recorder)
+    )
+    log.info("views.ready", where=store.where)
+    async with projection_service(store=store, feed=feed, queries=queries) as projections:
+        yield projections
 
 
 async def seed_demo_scenario(nc: NATS) -> None:

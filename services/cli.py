@@ -64,7 +64,102 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     seed.set_defaults(command_handler=seed_demo_command)
+    add_projections_command(commands)
+    asyncapi = commands.add_parser(
+        "asyncapi",
+        help="print the AsyncAPI document of the NATS interface",
+        description=(
+            "Print the AsyncAPI document of the NATS interface (intake, rejections, "
+            "commands, queries, events), generated from the service's declarations; "
+            "with --write, write it to docs/asyncapi.json instead."
+        ),
+    )
+    asyncapi.add_argument("--write", metavar="PATH", nargs="?", const="docs/asyncapi.json")
+    asyncapi.set_defaults(command_handler=asyncapi_command)
     return parser
+
+
+def asyncapi_command(args: argparse.Namespace) -> int:
+    """`buurtbeeld asyncapi`: the NATS interface's AsyncAPI document."""
+    from pathlib import Path
+
+    from services.coordination import asyncapi
+
+    if args.write:
+        print(asyncapi.write(Path(args.write)), file=sys.stderr)
+    else:
+        sys.stdout.write(asyncapi.render())
+    return EXIT_OK
+
+
+def add_projections_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    projections = commands.add_parser(
+        "projections", help="look after the picture's views", description="The picture's views."
+    )
+    actions = projections.add_subparsers(title="actions", required=True, metavar="ACTION")
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="replay the whole event log into fresh views, then switch over",
+        description=(
+            "Replay the whole event log into a fresh generation of the views "
+            "(BUURTBEELD_VIEWS_URL, or views.sqlite in BUURTBEELD_DATA), showing progress "
+            "and events/s, then make it live in one step. A running `buurtbeeld up` keeps "
+            "answering from the old views meanwhile and follows the new ones after."
+        ),
+    )
+    rebuild.set_defaults(command_handler=rebuild_projections_command)
+
+
+def rebuild_projections_command(args: argparse.Namespace) -> int:
+    """`buurtbeeld projections rebuild`: fresh views from the whole log, switched in at once."""
+    from projections.rebuild import ProgressBar, rebuild
+    from projections.store import open_view_store
+    from services.settings import JETSTREAM
+
+    found = _partner_nats()
+    if isinstance(found, int):
+        return found
+    settings, url = found
+    bar = ProgressBar()
+
+    async def replay(nc: NATS) -> None:
+        from projections.feeds import Feed, JetStreamFeed, RecorderFeed
+
+        store = await asyncio.to_thread(
+            open_view_store, settings.views_url, settings.sqlite_views_path
+        )
+        try:
+            feed: Feed
+            if settings.persistence_module == JETSTREAM:
+                feed = JetStreamFeed(nc, timeout=settings.nats_timeout)
+            else:
+                from eventsourcing.persistence import InfrastructureFactory
+
+                env = settings.eventsourcing_env(url)
+                recorder = InfrastructureFactory.construct(env).application_recorder()
+                feed = RecorderFeed(recorder)
+            print(f"rebuilding the views in {store.where}", file=sys.stderr)
+            done = await rebuild(store, feed, on_progress=bar)
+        finally:
+            bar.close()
+            await asyncio.to_thread(store.close)
+        print(
+            json.dumps(
+                {
+                    "generation": done.generation,
+                    "replaced": done.replaced,
+                    "events": done.events,
+                    "issueEvents": done.applied,
+                    "position": done.position,
+                    "seconds": round(done.seconds, 3),
+                    "eventsPerSecond": round(done.events_per_second),
+                }
+            )
+        )
+
+    return _run_as_partner(url, settings, replay, failure="rebuild failed")
 
 
 def add_signal_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -76,6 +76,9 @@ class Settings:
     escalation_interval: timedelta = DEFAULT_ESCALATION_INTERVAL
     log_format: LogFormat = "json"
     log_level: str = "INFO"
+    # Where the picture's views live: None = SQLite in the data folder, or a
+    # postgresql:// URL (or sqlite:///path).
+    views_url: str | None = field(default=None, repr=False)
     # POSTGRES_* variables, handed to the eventsourcing PostgreSQL recorder.
     postgres_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -119,6 +122,7 @@ class Settings:
                 "BUURTBEELD_LOG_FORMAT", _log_format, "console" if stderr_is_terminal else "json"
             ),
             log_level=env.read("BUURTBEELD_LOG_LEVEL", _log_level, "INFO"),
+            views_url=env.read("BUURTBEELD_VIEWS_URL", _views_url, None),
             postgres_env={k: v for k, v in env.environ.items() if k.startswith("POSTGRES_")},
         )
         if settings.persistence_module == POSTGRES:
@@ -153,6 +157,10 @@ class Settings:
     def creates_demo_organisations(self) -> bool:
         """No organisations file given: the demo one is created (and seeded) on first start."""
         return self.organisations_file is None
+
+    @property
+    def sqlite_views_path(self) -> Path:
+        return self.data_dir / "views.sqlite"
 
     @property
     def sqlite_events_path(self) -> Path:
@@ -192,6 +200,12 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _views_url(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise ValueError(f"{redact_credentials(text)!r}: use postgresql://… or sqlite:///path")
+    return text
 
 
 def parse_duration(text: str) -> timedelta:

@@ -129,11 +129,12 @@ def something_listens_on(port: int) -> bool:
 
 @pytest.fixture
 def up_env(tmp_path: Path) -> dict[str, str]:
-    """The environment for `buurtbeeld up`: a data folder in tmp_path, a free NATS port."""
+    """The environment for `buurtbeeld up`: a data folder in tmp_path, free NATS and HTTP ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIGURATION_PREFIXES)}
     env.update(
         BUURTBEELD_DATA=str(tmp_path / "data"),
         BUURTBEELD_NATS_PORT=str(free_port()),
+        BUURTBEELD_HTTP_PORT=str(free_port()),
         BUURTBEELD_LOG_FORMAT="json",
         BUURTBEELD_INTAKE_MAX_AGE="12h",
     )
@@ -152,5 +153,3 @@ def start_up() -> Iterator[Callable[[dict[str, str]], BuurtbeeldUp]]:
     yield start
     for up in started:
         up.clean_up()
-
-

@@ -7,6 +7,7 @@ import json
 import signal
 from collections.abc import Callable
 
+import httpx
 import nats
 from nats.js.api import DeliverPolicy
 
@@ -47,10 +48,22 @@ def test_the_first_start_seeds_the_demo_and_a_restart_does_not(
     assert types.count("IssueOpened") == 6
     assert types.count("SignalAttached") == 3
     assert "HandoverAccepted" in types and "IssueResolved" in types
+
+    # It says where the dashboard is and whose token to log in with; the token works.
+    login = first.wait_for("demo.log_in")
+    assert login["dashboard_url"] == ready["dashboard_url"]
+    assert login["organisation"] == "wijkteam-nieuw-west"
+    picture = httpx.get(
+        f"{ready['http_url']}/api/v1/buurten/{DEMO_BUURT}/issues",
+        headers={"Authorization": f"Bearer {login['token']}"},
+        timeout=10,
+    )
+    assert picture.status_code == 200
     assert first.stop(signal.SIGTERM) == 0
 
     # A restart on the same data seeds nothing again.
     second = start_up(up_env)
     again = second.wait_for("buurtbeeld.ready")
     assert "demo.seeded" not in second.events()
+    assert "demo.log_in" not in second.events()  # the token is not kept: shown once
     assert asyncio.run(issue_event_types(again["nats_url"])) == types

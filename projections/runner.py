@@ -1,0 +1,314 @@
+"""The projection runner: the event log, folded into the view store, exactly once.
+
+Read a batch from the feed, decode the issue events, fold each into its row
+(`projections.picture.apply`), and commit the changed rows together with the
+position of the last event read, in one transaction of the view database.
+After a crash the runner starts from the committed position, so no event is
+applied twice or lost. While one commit runs (in a worker thread) the next
+batches are already read and folded; commits come at least every `max_delay`
+while following live, and every `catch_up_events` while catching up; while a
+commit is being written the next one grows (up to `most_uncommitted`), so the
+database, not the fold, sets the pace only when it is the slower of the two.
+
+When a rebuild has made another generation live, the next commit says so
+(`ViewStore.commit` returns False); the live runner then follows that one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+import structlog
+
+from projections.feeds import Batch, Feed
+from projections.picture import CLOSED, IssueRow, apply
+from projections.reading import issue_event
+from projections.store import ViewStore
+
+log = structlog.get_logger(__name__)
+
+# Rows kept in memory between batches; beyond this the committed ones are dropped.
+CACHE_ROWS = 50_000
+# Events read before catching up that make it worth giving memory back.
+LONG_CATCH_UP = 100_000
+RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What one commit changed: for live updates (SSE) and freshness measurements."""
+
+    generation: int
+    position: int
+    rows: Sequence[IssueRow]
+    committed_at: float = field(default_factory=time.time)
+
+
+OnCommit = Callable[[Committed], Awaitable[None] | None]
+
+
+@dataclass
+class Progress:
+    """How far a replay is: events read, issue events applied, the position reached."""
+
+    read: int = 0
+    applied: int = 0
+    position: int | None = None
+    pending: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def events_per_second(self) -> float:
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+
+def give_back_memory() -> None:
+    """Return the heap a long catch-up freed to the system: glibc keeps it otherwise,
+    and the process would stay as large as at its busiest moment."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class _Rows(dict[str, IssueRow]):
+    """The rows in memory, and which others the database may hold.
+
+    In a fresh generation (nothing committed when the run began) the database
+    holds only rows this run wrote and then dropped from memory: any other id
+    is a new issue, and asking the database for it is wasted.
+    """
+
+    def __init__(self, *, fresh: bool) -> None:
+        super().__init__()
+        self.fresh = fresh
+        self.dropped: set[str] = set()
+
+    def may_be_stored(self, issue_id: str) -> bool:
+        return issue_id not in self and (not self.fresh or issue_id in self.dropped)
+
+    def shrink(self, limit: int, keep: dict[str, IssueRow]) -> None:
+        """Drop committed rows: closed ones first (few events follow those), all if need be.
+
+        `keep`: rows changed since the last commit, which only memory holds.
+        """
+        closed = [i for i, row in self.items() if row.status in CLOSED and i not in keep]
+        for issue_id in closed:
+            del self[issue_id]
+        if self.fresh:
+            self.dropped.update(closed)
+        if len(self) > limit * 3 // 4:
+            committed = [issue_id for issue_id in self if issue_id not in keep]
+            for issue_id in committed:
+                del self[issue_id]
+            if self.fresh:
+                self.dropped.update(committed)
+
+
+class Retired(Exception):
+    """The generation being written is no longer live (a rebuild switched over)."""
+
+
+class ProjectionRunner:
+    """Folds `feed` into one generation of `store`."""
+
+    def __init__(
+        self,
+        store: ViewStore,
+        feed: Feed,
+        *,
+        on_commit: OnCommit | None = None,
+        max_delay: float = 0.02,
+        catch_up_events: int = 20_000,
+    ) -> None:
+        self.store = store
+        self.feed = feed
+        self.on_commit = on_commit
+        self.max_delay = max_delay
+        self.catch_up_events = catch_up_events
+        # Folding goes on while a commit is written, up to this many positions.
+        self.most_uncommitted = 2 * catch_up_events
+        self.progress = Progress()
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Keep the live generation current until `stop`; follow a rebuild's switch."""
+        while not stop.is_set():
+            generation = await anyio.to_thread.run_sync(self.store.current_generation)
+            log.info("projection.following", generation=generation)
+            try:
+                await self.run(generation, stop=stop)
+            except Retired:
+                log.info("projection.switched", retired=generation)
+            except Exception as e:  # the view database or NATS away: try again shortly
+                if await self._retired(generation):  # its tables went while we read them
+                    log.info("projection.switched", retired=generation)
+                    continue
+                log.warning("projection.retrying", error=repr(e), generation=generation)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
+
+    async def _retired(self, generation: int) -> bool:
+        try:
+            current = await anyio.to_thread.run_sync(self.store.current_generation)
+        except Exception:
+            return False
+        return current != generation
+
+    async def run(
+        self,
+        generation: int,
+        *,
+        stop: asyncio.Event | None = None,
+        follow: bool = True,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> Progress:
+        """Fold the log into `generation` from its committed position.
+
+        With `follow` False, return once the log has been read to its end.
+        Raises `Retired` when `generation` stopped being live.
+        """
+        position = await anyio.to_thread.run_sync(self.store.position, generation)
+        progress = self.progress = Progress(position=position)
+        cache = _Rows(fresh=position is None)
+        dirty: dict[str, IssueRow] = {}
+        in_flight: asyncio.Task[bool] | None = None
+        last_commit = time.monotonic()
+        uncommitted = 0
+        caught_up = False
+        batches = aiter(self.feed.read(position, follow=follow))
+        next_batch: asyncio.Task[Batch] | None = None
+        try:
+            while stop is None or not stop.is_set():
+                if next_batch is None:
+                    next_batch = asyncio.ensure_future(anext(batches))
+                waiting: set[asyncio.Future[object]] = {next_batch}  # type: ignore[arg-type]
+                stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+                if stopped is not None:
+                    waiting.add(stopped)  # type: ignore[arg-type]
+                if in_flight is not None:  # its outcome may be "retired": hear it at once
+                    waiting.add(in_flight)  # type: ignore[arg-type]
+                timeout = self.max_delay if (dirty or uncommitted) else None
+                done, _ = await asyncio.wait(
+                    waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if stopped is not None:
+                    stopped.cancel()
+                if in_flight is not None and in_flight.done():
+                    finished, in_flight = in_flight, None
+                    await self._finish(finished)
+                if next_batch in done:
+                    task, next_batch = next_batch, None
+                    try:
+                        batch = task.result()
+                    except StopAsyncIteration:
+                        break
+                    uncommitted += self._fold(batch, generation, cache, dirty, progress)
+                    if on_progress is not None:
+                        on_progress(progress)
+                    if follow and not caught_up and progress.pending == 0:
+                        caught_up = True
+                        if progress.read >= LONG_CATCH_UP:
+                            give_back_memory()
+                due = (follow and time.monotonic() - last_commit >= self.max_delay) or (
+                    uncommitted >= self.catch_up_events
+                )
+                # While the database writes one commit, keep folding: the next one
+                # starts when it is done, and carries every row changed meanwhile.
+                busy = in_flight is not None and not in_flight.done()
+                if uncommitted and due and (not busy or uncommitted >= self.most_uncommitted):
+                    if in_flight is not None:
+                        await self._finish(in_flight)
+                        in_flight = None
+                    if len(cache) > CACHE_ROWS:
+                        # Everything is committed now, but for `dirty`: kept, it is next.
+                        cache.shrink(CACHE_ROWS, keep=dirty)
+                    in_flight = self._start_commit(generation, dirty, progress)
+                    dirty = {}
+                    uncommitted = 0
+                    last_commit = time.monotonic()
+            if uncommitted:
+                if in_flight is not None:
+                    await self._finish(in_flight)
+                in_flight = self._start_commit(generation, dirty, progress)
+            if in_flight is not None:
+                await self._finish(in_flight)
+        finally:
+            if in_flight is not None and not in_flight.done():
+                # A commit under way is a whole one: let it land, whatever stopped us.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(in_flight)
+            if next_batch is not None:
+                next_batch.cancel()
+                with contextlib.suppress(BaseException):
+                    await next_batch
+            await batches.aclose()  # type: ignore[attr-defined]
+        return progress
+
+    def _fold(
+        self,
+        batch: Batch,
+        generation: int,
+        cache: _Rows,
+        dirty: dict[str, IssueRow],
+        progress: Progress,
+    ) -> int:
+        """Apply `batch` to the rows; the number of positions it moved (0 if none)."""
+        decoded = []
+        missing: set[str] = set()
+        for _position, topic, version, body in batch.events:
+            event = issue_event(topic, body)
+            if event is None:
+                continue
+            decoded.append((event, version))
+            if cache.may_be_stored(event.issue_id):
+                missing.add(event.issue_id)
+        if missing:
+            cache.update(self.store.load(generation, missing))
+        for event, version in decoded:
+            row = apply(cache.get(event.issue_id), event, version)
+            if row is not None:
+                cache[row.id] = row
+                dirty[row.id] = row
+        progress.read += len(batch.events)
+        progress.applied += len(decoded)
+        progress.pending = batch.pending
+        if batch.last is None or (
+            progress.position is not None and batch.last <= progress.position
+        ):
+            return 0
+        moved = len(batch.events) or 1
+        progress.position = batch.last
+        return moved
+
+    def _start_commit(
+        self, generation: int, dirty: dict[str, IssueRow], progress: Progress
+    ) -> asyncio.Task[bool]:
+        assert progress.position is not None
+        position = progress.position
+        records = self.store.records(dirty.values())
+        rows = list(dirty.values())
+
+        async def commit() -> bool:
+            ok = await anyio.to_thread.run_sync(self.store.commit, generation, records, position)
+            if ok and self.on_commit is not None:
+                result = self.on_commit(Committed(generation, position, rows))
+                if result is not None:
+                    await result
+            return ok
+
+        return asyncio.ensure_future(commit())
+
+    @staticmethod
+    async def _finish(commit: asyncio.Task[bool]) -> None:
+        if not await commit:
+            raise Retired

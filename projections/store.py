@@ -1,0 +1,448 @@
+"""Where the picture's rows live: SQLite by default, PostgreSQL to scale out.
+
+Rows are stored per *generation*: a complete set of views with its own
+tracking position. The live runner writes the current generation; a rebuild
+fills a new one beside it and then makes it current in one transaction, so
+readers never see a half-built picture and nothing stops meanwhile. A commit
+writes the changed rows and the tracking position in one transaction: every
+event is applied exactly once, whatever crashes.
+
+Tables (prefix `<namespace>_`): `generations` (generation, position, state),
+and per generation `issues_<n>` (id, buurt, status, owner, category, is_open,
+body: the row's msgspec JSON).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from projections.picture import CLOSED, IssueRow
+
+_encode = msgspec.json.Encoder().encode
+_decode_row = msgspec.json.Decoder(IssueRow).decode
+NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+LIVE = "live"
+WRITER_CACHE_KIB = 16 * 1024
+BUILDING = "building"
+RETIRED = "retired"
+Record = tuple[str, str, str, str | None, str, int, bytes]
+_UPDATE = (
+    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+    " owner = excluded.owner, is_open = excluded.is_open, body = excluded.body"
+)
+# Status filters beyond the single statuses: CONTRACT.md's open, resolved and all.
+OPEN = "open"
+ALL = "all"
+
+
+def redacted(url: str) -> str:
+    """`url` without its password, for a log line."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+class ViewStoreError(RuntimeError):
+    """The view database cannot be used (unreachable, or not a Buurtbeeld view database)."""
+
+
+class ViewStore(ABC):
+    """The picture's rows and tracking positions, in a SQL database."""
+
+    placeholder = "?"
+    blob = "BLOB"
+    # Whether a read is quick enough to run on the event loop itself (a local file).
+    reads_inline = True
+
+    where = ""
+
+    def __init__(self, namespace: str = "picture") -> None:
+        if not NAMESPACE.fullmatch(namespace):
+            raise ValueError(f"namespace {namespace!r} must match {NAMESPACE.pattern}")
+        self.namespace = namespace
+        self._generations = f"{namespace}_generations"
+
+    # -- connections, per database ------------------------------------------
+
+    @abstractmethod
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A cursor in a write transaction, committed when the block ends without error."""
+
+    @abstractmethod
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """A cursor to read with (a consistent snapshot for the block)."""
+
+    def close(self) -> None:  # noqa: B027 - nothing to close by default
+        pass
+
+    # -- generations --------------------------------------------------------
+
+    def _issues(self, generation: int) -> str:
+        return f"{self.namespace}_issues_{int(generation)}"
+
+    def prepare(self) -> int:
+        """Create the tables if needed; the current generation (1 in a new database)."""
+        with self._transaction() as cur:
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._generations} ("
+                " generation INTEGER PRIMARY KEY,"
+                " position BIGINT,"
+                " state TEXT NOT NULL)"
+            )
+            cur.execute(f"SELECT generation FROM {self._generations} WHERE state = '{LIVE}'")
+            found = cur.fetchone()
+            if found is not None:
+                return int(found[0])
+            self._create_generation(cur, 1, LIVE)
+            return 1
+
+    def current_generation(self) -> int:
+        with self._reading() as cur:
+            return self._current(cur)
+
+    def _current(self, cur: Any) -> int:
+        cur.execute(f"SELECT generation FROM {self._generations} WHERE state = '{LIVE}'")
+        found = cur.fetchone()
+        if found is None:
+            raise ViewStoreError(f"no live generation in {self._generations}: call prepare()")
+        return int(found[0])
+
+    def new_generation(self) -> int:
+        """An empty generation beside the live one, for a rebuild to fill."""
+        with self._transaction() as cur:
+            cur.execute(f"SELECT COALESCE(MAX(generation), 0) + 1 FROM {self._generations}")
+            generation = int(cur.fetchone()[0])
+            self._create_generation(cur, generation, BUILDING)
+            return generation
+
+    def _create_generation(self, cur: Any, generation: int, state: str) -> None:
+        table = self._issues(generation)
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute(
+            f"CREATE TABLE {table} ("
+            " id TEXT PRIMARY KEY, buurt TEXT NOT NULL, status TEXT NOT NULL,"
+            " owner TEXT, category TEXT NOT NULL, is_open INTEGER NOT NULL,"
+            f" body {self.blob} NOT NULL)"
+        )
+        cur.execute(f"CREATE INDEX {table}_buurt ON {table} (buurt, is_open)")
+        p = self.placeholder
+        cur.execute(
+            f"INSERT INTO {self._generations} (generation, position, state)"
+            f" VALUES ({p}, NULL, {p})",
+            (generation, state),
+        )
+
+    def switch_to(self, generation: int) -> int:
+        """Make a built `generation` the live one; the one it replaces is retired.
+
+        A retired generation's rows stay until the next switch (or start), so
+        that a reader who looked up the live generation just before the switch
+        still finds its table; the ones retired by earlier switches are dropped.
+        """
+        p = self.placeholder
+        with self._transaction() as cur:
+            old = self._current(cur)
+            cur.execute(f"SELECT generation FROM {self._generations} WHERE state = '{RETIRED}'")
+            for (earlier,) in cur.fetchall():
+                cur.execute(f"DROP TABLE IF EXISTS {self._issues(int(earlier))}")
+                cur.execute(
+                    f"DELETE FROM {self._generations} WHERE generation = {p}", (int(earlier),)
+                )
+            cur.execute(
+                f"UPDATE {self._generations} SET state = '{RETIRED}' WHERE generation = {p}",
+                (old,),
+            )
+            cur.execute(
+                f"UPDATE {self._generations} SET state = '{LIVE}' WHERE generation = {p}",
+                (generation,),
+            )
+        return old
+
+    def abandon(self, generation: int) -> None:
+        """Drop a generation that is not live (a rebuild that did not finish)."""
+        p = self.placeholder
+        with self._transaction() as cur:
+            if self._current(cur) == generation:
+                raise ValueError(f"generation {generation} is live")
+            cur.execute(f"DROP TABLE IF EXISTS {self._issues(generation)}")
+            cur.execute(f"DELETE FROM {self._generations} WHERE generation = {p}", (generation,))
+
+    def abandon_unfinished(self) -> list[int]:
+        """Drop every generation a rebuild left behind, and the retired ones."""
+        with self._reading() as cur:
+            cur.execute(f"SELECT generation FROM {self._generations} WHERE state <> '{LIVE}'")
+            left = [int(row[0]) for row in cur.fetchall()]
+        for generation in left:
+            self.abandon(generation)
+        return left
+
+    # -- the runner's side --------------------------------------------------
+
+    def position(self, generation: int) -> int | None:
+        """The last event position applied to `generation`; None before the first."""
+        with self._reading() as cur:
+            cur.execute(
+                f"SELECT position FROM {self._generations} WHERE generation = {self.placeholder}",
+                (generation,),
+            )
+            found = cur.fetchone()
+        if found is None:
+            raise ViewStoreError(f"generation {generation} is gone")
+        return None if found[0] is None else int(found[0])
+
+    def load(self, generation: int, ids: Iterable[str]) -> dict[str, IssueRow]:
+        wanted = list(ids)
+        rows: dict[str, IssueRow] = {}
+        with self._reading() as cur:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ", ".join([self.placeholder] * len(chunk))
+                cur.execute(
+                    f"SELECT body FROM {self._issues(generation)} WHERE id IN ({marks})", chunk
+                )
+                for (body,) in cur.fetchall():
+                    row = _decode_row(bytes(body))
+                    rows[row.id] = row
+        return rows
+
+    @staticmethod
+    def records(rows: Iterable[IssueRow]) -> list[Record]:
+        """`rows` as the database stores them (done by the caller, off the writing thread)."""
+        return [
+            (
+                r.id,
+                r.buurt,
+                r.status,
+                r.owner,
+                r.category,
+                0 if r.status in CLOSED else 1,
+                _encode(r),
+            )
+            for r in rows
+        ]
+
+    def commit(self, generation: int, records: Sequence[Record], position: int) -> bool:
+        """Store `records` (see `records`) and `position` for `generation` in one transaction.
+
+        False, writing nothing, when `generation` has been retired meanwhile
+        (a rebuild switched over): the caller follows the live one instead.
+        """
+        p = self.placeholder
+        with self._transaction() as cur:
+            cur.execute(
+                f"SELECT state, position FROM {self._generations} WHERE generation = {p}",
+                (generation,),
+            )
+            found = cur.fetchone()
+            if found is None or found[0] == RETIRED:
+                return False
+            if found[1] is not None and position <= int(found[1]):
+                raise ViewStoreError(
+                    f"generation {generation} is at {found[1]}; refusing to go back to {position}"
+                )
+            if records:
+                self._upsert(cur, self._issues(generation), records)
+            cur.execute(
+                f"UPDATE {self._generations} SET position = {p} WHERE generation = {p}",
+                (position, generation),
+            )
+        return True
+
+    def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
+        p = self.placeholder
+        cur.executemany(
+            f"INSERT INTO {table} (id, buurt, status, owner, category, is_open, body)"
+            f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}){_UPDATE}",
+            records,
+        )
+
+    # -- the readers' side --------------------------------------------------
+
+    def issues(
+        self,
+        buurt: str,
+        status: str = OPEN,
+        owner: str | None = None,
+        category: str | None = None,
+    ) -> list[IssueRow]:
+        """The live picture's rows of `buurt`: `status` open, all, or one status."""
+        p = self.placeholder
+        where = [f"buurt = {p}"]
+        params: list[Any] = [buurt]
+        if status == OPEN:
+            where.append("is_open = 1")
+        elif status != ALL:
+            where.append(f"status = {p}")
+            params.append(status)
+        if owner is not None:
+            where.append(f"owner = {p}")
+            params.append(owner)
+        if category is not None:
+            where.append(f"category = {p}")
+            params.append(category)
+        with self._reading() as cur:
+            table = self._issues(self._current(cur))
+            cur.execute(f"SELECT body FROM {table} WHERE {' AND '.join(where)}", params)
+            return [_decode_row(bytes(body)) for (body,) in cur.fetchall()]
+
+    def issue(self, issue_id: str) -> IssueRow | None:
+        with self._reading() as cur:
+            table = self._issues(self._current(cur))
+            cur.execute(f"SELECT body FROM {table} WHERE id = {self.placeholder}", (issue_id,))
+            found = cur.fetchone()
+        return None if found is None else _decode_row(bytes(found[0]))
+
+    def live_position(self) -> int | None:
+        with self._reading() as cur:
+            return self._position_of(cur, self._current(cur))
+
+    def _position_of(self, cur: Any, generation: int) -> int | None:
+        cur.execute(
+            f"SELECT position FROM {self._generations} WHERE generation = {self.placeholder}",
+            (generation,),
+        )
+        found = cur.fetchone()
+        return None if found is None or found[0] is None else int(found[0])
+
+
+class SQLiteViewStore(ViewStore):
+    """The views in one SQLite file (WAL): one writer, a connection per reading thread.
+
+    `synchronous=NORMAL`: a power cut may lose the last commits, never half of
+    one; the runner then applies those events again from the lost position.
+    """
+
+    def __init__(self, path: Path, namespace: str = "picture") -> None:
+        super().__init__(namespace)
+        self.path = path
+        self.where = str(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._writer_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._writer_lock:
+            connection = self._connection()
+            if not getattr(self._local, "writes", False):
+                # A catch-up commit touches pages all over the file: with the default
+                # 2 MB cache most are read back (pread) and spilled (pwrite) each time.
+                connection.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+                self._local.writes = True
+            cur = connection.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Cursor]:
+        cur = self._connection().cursor()
+        cur.execute("BEGIN")
+        try:
+            yield cur
+        finally:
+            cur.execute("COMMIT")
+            cur.close()
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+class PostgresViewStore(ViewStore):
+    """The views in PostgreSQL, through a small psycopg connection pool."""
+
+    placeholder = "%s"
+    blob = "BYTEA"
+    reads_inline = False
+
+    def __init__(self, url: str, namespace: str = "picture", max_size: int = 8) -> None:
+        super().__init__(namespace)
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self.where = redacted(url)
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": False}
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except Exception as e:
+            self._pool.close()
+            raise ViewStoreError(f"cannot reach the view database: {e}") from e
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._pool.connection() as connection, connection.cursor() as cur:
+            yield cur
+
+    def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
+        """All rows in one statement (column arrays, unnested): one round trip, and
+        no per-row work in Python, where `executemany` binds every row by itself."""
+        columns = list(zip(*records, strict=True))
+        cur.execute(
+            f"INSERT INTO {table} (id, buurt, status, owner, category, is_open, body)"
+            " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[],"
+            f" %b::text[], %b::int[], %b::bytea[]){_UPDATE}",
+            [list(column) for column in columns],
+        )
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        with self._pool.connection() as connection:
+            connection.read_only = True
+            try:
+                with connection.cursor() as cur:
+                    yield cur
+            finally:
+                connection.rollback()
+                connection.read_only = False
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_view_store(url: str | None, sqlite_path: Path, namespace: str = "picture") -> ViewStore:
+    """PostgreSQL for postgresql://…, SQLite for sqlite:///path, else SQLite at `sqlite_path`."""
+    if url and url.startswith(("postgresql://", "postgres://")):
+        return PostgresViewStore(url, namespace)
+    if url and url.startswith("sqlite:///"):
+        return SQLiteViewStore(Path(url.removeprefix("sqlite://")), namespace)
+    if url:
+        raise ValueError("BUURTBEELD_VIEWS_URL: use postgresql://… or sqlite:///path")
+    return SQLiteViewStore(sqlite_path, namespace)

@@ -1,0 +1,257 @@
+"""The projection runner and view stores, on SQLite and on real PostgreSQL alike.
+
+Every test runs on both stores (`store` fixture). Events come from the real
+coordination (in memory here; on JetStream in test_projections_jetstream.py),
+so the rows are checked against folding the same events in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import msgspec
+import psycopg
+import pytest
+
+from projections.feeds import Batch
+from projections.picture import IssueRow, Picture
+from projections.reading import issue_event
+from projections.rebuild import rebuild
+from projections.runner import ProjectionRunner
+from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore, ViewStoreError
+from tests.unit.test_coordination import Clock, coordination
+from tests.unit.test_picture import POPO, play, random_story, stored_events
+
+pytestmark = pytest.mark.anyio
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+Recorded = tuple[int, str, int, bytes]
+
+
+def story_events(seed: int, steps: int = 300) -> list[Recorded]:
+    """What the real coordination stores for a long random story (receipts included)."""
+    clock = Clock()
+    app = coordination(POPO, clock)
+    play(app, clock, random_story(random.Random(seed), steps))
+    return stored_events(app)
+
+
+def folded(events: list[Recorded]) -> dict[str, bytes]:
+    picture = Picture()
+    for _, topic, version, body in events:
+        event = issue_event(topic, body)
+        if event is not None:
+            picture.apply(event, version)
+    return {k: msgspec.json.encode(v) for k, v in picture.rows.items()}
+
+
+def stored_rows(store: ViewStore, generation: int) -> dict[str, bytes]:
+    with store._reading() as cur:
+        cur.execute(f"SELECT body FROM {store._issues(generation)}")
+        bodies = [bytes(body) for (body,) in cur.fetchall()]
+    rows = [msgspec.json.decode(b, type=IssueRow) for b in bodies]
+    return {r.id: msgspec.json.encode(r) for r in rows}
+
+
+class ListFeed:
+    """A feed over a list that can grow; it can be told to fail after some batches."""
+
+    def __init__(self, events: list[Recorded], batch: int = 7, fail_after: int | None = None):
+        self.events = events
+        self.batch = batch
+        self.fail_after = fail_after
+        self.asked: list[int | None] = []
+        self.served = 0
+
+    async def read(self, after: int | None, *, follow: bool = True) -> AsyncIterator[Batch]:
+        self.asked.append(after)
+        start = sum(1 for e in self.events if after is not None and e[0] <= after)
+        while True:
+            chunk = self.events[start : start + self.batch]
+            if chunk:
+                if self.fail_after is not None and self.served >= self.fail_after:
+                    raise ConnectionError("the event store went away")
+                self.served += 1
+                start += len(chunk)
+                yield Batch(chunk, len(self.events) - start, chunk[-1][0])
+            elif not follow:
+                return
+            else:
+                await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ViewStore]:
+    if request.param == "sqlite":
+        view_store: ViewStore = SQLiteViewStore(tmp_path / "views.sqlite")
+        yield view_store
+        view_store.close()
+        return
+    namespace = f"t{uuid4().hex[:12]}"
+    view_store = PostgresViewStore(POSTGRES_URL, namespace)
+    try:
+        yield view_store
+    finally:
+        view_store.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            tables = connection.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE %s", (f"{namespace}_%",)
+            ).fetchall()
+            for (table,) in tables:
+                connection.execute(f"DROP TABLE {table}")
+
+
+async def test_replaying_a_story_gives_the_rows_of_folding_it(store: ViewStore) -> None:
+    events = story_events(seed=1)
+    generation = store.prepare()
+    progress = await ProjectionRunner(store, ListFeed(events), catch_up_events=50).run(
+        generation, follow=False
+    )
+    assert progress.position == events[-1][0]
+    assert store.position(generation) == events[-1][0]
+    assert stored_rows(store, generation) == folded(events)
+    assert progress.applied == sum(1 for e in events if e[1] != "SignalReceived")
+
+
+async def test_a_crash_resumes_from_the_committed_position_and_applies_nothing_twice(
+    store: ViewStore,
+) -> None:
+    events = story_events(seed=2)
+    generation = store.prepare()
+    crashing = ListFeed(events, fail_after=len(events) // 7 // 2)
+    with pytest.raises(ConnectionError):
+        await ProjectionRunner(store, crashing, catch_up_events=30).run(generation, follow=False)
+    committed = store.position(generation)
+    assert committed is not None and committed < events[-1][0]
+    # What was committed is exactly the fold of the events up to that position.
+    assert stored_rows(store, generation) == folded([e for e in events if e[0] <= committed])
+
+    resumed = ListFeed(events)
+    await ProjectionRunner(store, resumed, catch_up_events=30).run(generation, follow=False)
+    assert resumed.asked == [committed]
+    assert stored_rows(store, generation) == folded(events)
+
+
+async def test_a_commit_that_fails_changes_neither_rows_nor_position(store: ViewStore) -> None:
+    events = story_events(seed=3, steps=60)
+    generation = store.prepare()
+    half = len(events) // 2
+    await ProjectionRunner(store, ListFeed(events[:half])).run(generation, follow=False)
+    before = (store.position(generation), stored_rows(store, generation))
+    good = store.records(msgspec.json.decode(b, type=IssueRow) for b in folded(events).values())
+    broken = [*good[:-1], (good[-1][0], None, *good[-1][2:])]  # a row without its buurt
+    with pytest.raises(Exception):  # noqa: B017 - whichever error the database raises
+        store.commit(generation, broken, events[-1][0])
+    assert (store.position(generation), stored_rows(store, generation)) == before
+    with pytest.raises(ViewStoreError, match="refusing to go back"):
+        store.commit(generation, [], events[0][0])
+
+
+async def test_the_picture_answers_with_filters(store: ViewStore) -> None:
+    events = story_events(seed=4)
+    generation = store.prepare()
+    await ProjectionRunner(store, ListFeed(events)).run(generation, follow=False)
+    rows = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
+    buurt = rows[0].buurt
+
+    def ids(found: list[IssueRow]) -> set[str]:
+        return {r.id for r in found}
+
+    assert ids(store.issues(buurt)) == {r.id for r in rows if r.is_open}
+    assert ids(store.issues(buurt, "all")) == {r.id for r in rows}
+    assert ids(store.issues(buurt, "resolved")) == {r.id for r in rows if r.status == "resolved"}
+    assert ids(store.issues(buurt, "all", owner="woonzorg")) == {
+        r.id for r in rows if r.owner == "woonzorg"
+    }
+    assert ids(store.issues(buurt, "all", category="eenzaamheid")) == {
+        r.id for r in rows if r.category == "eenzaamheid"
+    }
+    assert store.issues("BU0363ZZ99", "all") == []
+    assert store.issue(rows[0].id) == rows[0]
+    assert store.issue("BU0363FF03.issue.nope") is None
+
+
+async def test_a_rebuild_switches_over_while_the_live_runner_keeps_following(
+    store: ViewStore,
+) -> None:
+    events = story_events(seed=5)
+    first, rest = events[: len(events) // 2], events[len(events) // 2 :]
+    live_feed = ListFeed(list(first))
+    generation = store.prepare()
+    stop = asyncio.Event()
+    runner = ProjectionRunner(store, live_feed)
+    following = asyncio.create_task(runner.follow(stop))
+    try:
+        while store.position(generation) != first[-1][0]:  # noqa: ASYNC110 - polling the db
+            await asyncio.sleep(0.01)
+        answered = 0
+        buurt = _buurt(first)
+
+        async def keep_asking() -> None:
+            nonlocal answered
+            while not stop.is_set():
+                assert store.issues(buurt, "all")  # never empty, never half
+                answered += 1
+                await asyncio.sleep(0.001)
+
+        asking = asyncio.create_task(keep_asking())
+        rebuild_feed = ListFeed(list(first), batch=3)
+        done = await rebuild(store, rebuild_feed)
+        assert (done.generation, done.replaced) == (generation + 1, generation)
+        assert store.current_generation() == done.generation
+        # New events after the switch reach the new generation through the live runner.
+        live_feed.events.extend(rest)
+        deadline = asyncio.get_running_loop().time() + 10
+        while store.live_position() != events[-1][0]:
+            assert asyncio.get_running_loop().time() < deadline, "the live runner did not follow"
+            await asyncio.sleep(0.01)
+        assert stored_rows(store, done.generation) == folded(events)
+        assert answered > 0
+    finally:
+        stop.set()
+        await following
+        await asking
+
+
+def _buurt(events: list[Recorded]) -> str:
+    for _, topic, _, body in events:
+        event = issue_event(topic, body)
+        if event is not None:
+            return event.buurt
+    raise AssertionError("no issue events")
+
+
+async def test_an_unfinished_rebuild_is_dropped_and_the_live_views_stay(store: ViewStore) -> None:
+    events = story_events(seed=6, steps=80)
+    generation = store.prepare()
+    await ProjectionRunner(store, ListFeed(events)).run(generation, follow=False)
+    before = stored_rows(store, generation)
+    with pytest.raises(ConnectionError):
+        await rebuild(store, ListFeed(events, fail_after=2))
+    assert store.current_generation() == generation
+    assert stored_rows(store, generation) == before
+    leftover = store.new_generation()
+    assert store.abandon_unfinished() == [leftover]
+
+
+async def test_a_switch_keeps_the_retired_generation_until_the_next(store: ViewStore) -> None:
+    events = story_events(seed=7, steps=40)
+    first = store.prepare()
+    await ProjectionRunner(store, ListFeed(events)).run(first, follow=False)
+    second = (await rebuild(store, ListFeed(events))).generation
+    # A reader that looked up generation `first` just before the switch still finds it.
+    assert stored_rows(store, first) == stored_rows(store, second) == folded(events)
+    assert not store.commit(first, [], events[-1][0] + 1)  # but nobody writes it any more
+    third = (await rebuild(store, ListFeed(events))).generation
+    assert store.current_generation() == third
+    with pytest.raises(Exception):  # noqa: B017 - the database's "no such table"
+        stored_rows(store, first)
+    assert stored_rows(store, second) == folded(events)

@@ -1,0 +1,113 @@
+"""Need-to-know (DOMAIN.md), as stories about who sees what of one issue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+
+from events.contract import Location, Reporter
+from projections.picture import Picture
+from projections.reading import issue_event
+from projections.timeline import history_entry
+from projections.visibility import Visibility
+from services.registries import DEFAULT_CATEGORIES, Organisation, OrganisationKind
+from tests.unit.test_coordination import BUURT, OTHER_BUURT, Clock, coordination, signal
+from tests.unit.test_picture import POPO, stored_events
+
+VISIBILITY = Visibility(DEFAULT_CATEGORIES)
+
+
+def org(org_id: str, kind: OrganisationKind, *buurten: str) -> Organisation:
+    return Organisation(
+        id=org_id,
+        kind=kind,
+        name=org_id,
+        token_sha256="0" * 64,
+        buurten=frozenset(buurten) if buurten else None,
+    )
+
+
+WOONZORG = org("woonzorg", OrganisationKind.WONINGCORPORATIE)
+STADGENOOT = org("stadgenoot", OrganisationKind.WONINGCORPORATIE)
+WIJKTEAM = org("wijkteam-nieuw-west", OrganisationKind.WIJKTEAM)
+ELSEWHERE = org("ouder-kindteam-osdorp", OrganisationKind.WIJKTEAM, OTHER_BUURT)
+BEWONERS = org("bewonersportaal", OrganisationKind.BEWONERS)
+
+
+def lonely_neighbour() -> tuple[Picture, list[tuple[int, str, int, bytes]], Clock]:
+    """Woonzorg's caretaker reports an elderly tenant who seems lonely (vertrouwelijk)."""
+    clock = Clock()
+    app = coordination(POPO, clock)
+    reported = msgspec.structs.replace(
+        signal("wz-9", key="portiek-3", category="eenzaamheid"),
+        summary="Mevrouw op nummer 3 komt al weken niet buiten",
+        location=Location(key="portiek-3", address="Louweshoek 3"),
+        reporter=Reporter(role="huismeester", name="J. de Vries", phone="0612345678"),
+    )
+    app.receive([("woonzorg", reported)])
+    clock.advance(hours=2)
+    events = stored_events(app)
+    picture = Picture()
+    for _, topic, version, body in events:
+        event = issue_event(topic, body)
+        if event is not None:
+            picture.apply(event, version)
+    return picture, events, clock
+
+
+def test_the_reporter_and_the_allowed_kinds_see_the_content_others_only_who_owns_it() -> None:
+    picture, _, clock = lonely_neighbour()
+    [row] = picture.rows.values()
+
+    mine = VISIBILITY.view(WOONZORG, row, clock.at)
+    assert mine.content_visible and mine.summary == "Mevrouw op nummer 3 komt al weken niet buiten"
+    assert mine.category == "eenzaamheid"
+    assert mine.location is not None and mine.location.address == "Louweshoek 3"
+
+    team = VISIBILITY.view(WIJKTEAM, row, clock.at)
+    assert team.content_visible and team.summary is not None
+
+    other = VISIBILITY.view(STADGENOOT, row, clock.at)
+    assert VISIBILITY.may_see(STADGENOOT, row)
+    assert not other.content_visible
+    assert (other.summary, other.location, other.signals) == (None, None, None)
+    assert other.category == "sociaal" == other.category_group
+    assert (other.status, other.owner, other.signal_count) == ("unowned", None, 1)
+    assert other.age_seconds == int(timedelta(hours=2).total_seconds())
+
+
+def test_an_organisation_elsewhere_and_a_residents_portal_do_not_see_it() -> None:
+    picture, _, _ = lonely_neighbour()
+    [row] = picture.rows.values()
+    assert not VISIBILITY.may_see_buurt(ELSEWHERE, BUURT)
+    assert not VISIBILITY.may_see(ELSEWHERE, row)
+    assert not VISIBILITY.may_see(BEWONERS, row)  # not one of its own signals
+
+
+def test_an_open_category_shows_its_content_to_every_organisation_in_the_buurt() -> None:
+    clock = Clock()
+    app = coordination(POPO, clock)
+    app.receive([("woonzorg", signal("wz-1"))])
+    picture = Picture()
+    for _, topic, version, body in stored_events(app):
+        event = issue_event(topic, body)
+        if event is not None:
+            picture.apply(event, version)
+    [row] = picture.rows.values()
+    view = VISIBILITY.view(STADGENOOT, row, clock.at)
+    assert view.content_visible and view.category == "grof-vuil"
+    assert view.summary == "Grof vuil naast de containers"
+
+
+def test_history_hides_content_and_personal_data_from_those_without_need_to_know() -> None:
+    _, events, _ = lonely_neighbour()
+    [opened] = [issue_event(t, b) for _, t, _, b in events if t == "IssueOpened"]
+    assert opened is not None
+    full = history_entry(opened, 1, content=True, category_shown="eenzaamheid")
+    assert full["type"] == "IssueOpened" and full["version"] == 1
+    assert full["signal"]["reporter"]["name"] == "J. de Vries"
+    bare = history_entry(opened, 1, content=False, category_shown="sociaal")
+    assert bare["organisation"] == "woonzorg" and bare["category"] == "sociaal"
+    assert "signal" not in bare
+    assert b"J. de Vries" not in msgspec.json.encode(bare)
