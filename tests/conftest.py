@@ -6,8 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from services.embedded_nats import EmbeddedNats
+
+# `pytest --hypothesis-profile=stress` searches far more examples than a normal run; CI
+# (CI=true) uses Hypothesis's own derandomized "ci" profile.
+settings.register_profile("stress", max_examples=3000, deadline=None)
 
 
 @pytest.fixture
