@@ -7,7 +7,9 @@ connection's protocol parser is wrapped (`BulkParser`, once per connection):
 complete frames for other subscriptions go to nats-py's own parser unchanged;
 the HMSG frames of a registered `Deliveries` are cut out directly: stream and
 consumer sequence and pending count from the ack subject, `Es-Topic` and
-`Es-Version` from the header block, the body as bytes.
+`Es-Version` from the header block, the body as bytes. A frame as the event
+store writes them (those two headers first) is read with one regular
+expression match; any other frame of ours the slower way, field by field.
 
 `Deliveries` is one ephemeral push consumer (`ack_policy: none`, flow
 control, idle heartbeats), as an ordered consumer is: it notices a gap in the
@@ -19,11 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.protocol.parser import AWAITING_CONTROL_LINE, AWAITING_MSG_PAYLOAD
+
+from events.contract import ISSUE_EVENT_TYPES
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -37,6 +42,13 @@ _STATUS = b"NATS/1.0 "
 _FLOW_CONTROL = b"FlowControl"
 _LAST_CONSUMER = b"Nats-Last-Consumer: "
 _STALLED = b"Nats-Consumer-Stalled: "
+# HMSG <subject> <sid> $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.
+# <time>.<pending> <header size> <size>, headers starting with the event store's two.
+_EVENT_FRAME = re.compile(
+    rb"HMSG [^ \r\n]+ (\d+) \$JS\.ACK\.[^. \r\n]+\.[^. \r\n]+\.\d+\.(\d+)\.(\d+)\.\d+\.(\d+)"
+    rb" (\d+) (\d+)\r\nNATS/1\.0\r\nEs-Topic: ([^\r\n]*)\r\nEs-Version: (\d+)\r\n"
+)
+_TOPICS = {kind.__name__.encode(): kind.__name__ for kind in ISSUE_EVENT_TYPES}
 
 
 class BulkParser:
@@ -67,7 +79,38 @@ class BulkParser:
         data = await self._finish_original_frame(data)
         buf = self.buf + data if self.buf else data
         pos, end, by_sid = 0, len(buf), self.by_sid
+        fast = _EVENT_FRAME.match
+        topics = _TOPICS
+        touched: set[Deliveries] = set()
         while pos < end:
+            found = fast(buf, pos)
+            if found is not None:
+                # An event as the event store writes it: all of it from one match.
+                sid, sequence, consumed, pending, header_size, size, topic, version = found.groups()
+                start = found.end(6) + 2
+                stop = start + int(size)
+                if stop + 2 > end:
+                    break
+                deliveries = by_sid.get(int(sid))
+                if deliveries is not None:
+                    touched.add(deliveries)
+                    if deliveries.broken:
+                        pass
+                    elif int(consumed) != deliveries.consumer_sequence + 1:
+                        deliveries.broken = True  # a gap: a new consumer from the position
+                    else:
+                        deliveries.consumer_sequence += 1
+                        deliveries.pending = int(pending)
+                        deliveries.ready.append(
+                            (
+                                int(sequence),
+                                topics.get(topic) or topic.decode(),
+                                int(version),
+                                buf[start + int(header_size) : stop],
+                            )
+                        )
+                    pos = stop + 2
+                    continue
             eol = buf.find(_CRLF, pos)
             if eol < 0:
                 break
@@ -80,12 +123,16 @@ class BulkParser:
                 if deliveries is None:
                     await self.original.parse(buf[pos:stop])
                 else:
+                    touched.add(deliveries)
                     _deliver(deliveries, args, buf, eol + 2, stop - 2)
                 pos = stop
             else:
                 await self.original.parse(buf[pos : eol + 2])
                 pos = eol + 2
         self.buf = buf[pos:]
+        for deliveries in touched:
+            deliveries.heard = time.monotonic()
+            deliveries.arrived.set()
 
     async def _finish_original_frame(self, data: bytes) -> bytes:
         """Installed while nats-py's parser held part of a frame: let it have the rest."""

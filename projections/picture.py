@@ -2,7 +2,9 @@
 
 Pure: no I/O. `apply(row, event, version)` is the whole projection; the
 runner (`projections.runner`) feeds it from the event log and stores the rows,
-the as-of replay (`projections.as_of`) feeds it a buurt's past.
+the as-of replay (`PictureQueries.replay`) feeds it a buurt's past. It folds
+the contract's events and the lean ones a replay decodes
+(`projections.picture_events`) alike.
 
 A row keeps what the picture shows (status, owner, ages, counts, reporters)
 and the content an entitled reader may see (summary, location, the signals'
@@ -13,7 +15,9 @@ references) is never copied into a row: it stays in the event log, where
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -34,6 +38,22 @@ from events.contract import (
     SignalAttached,
     SignalRecord,
 )
+from projections.picture_events import (
+    Absorbed,
+    Accepted,
+    Attached,
+    Claimed,
+    Declined,
+    Escalated,
+    FoldedEvent,
+    FoldedSignal,
+    Merged,
+    Offered,
+    Opened,
+    Released,
+    Reopened,
+    Resolved,
+)
 from services.coordination.issue import Status
 
 # The Issue aggregate's statuses, as the picture stores and answers them.
@@ -49,7 +69,9 @@ CLOSED = frozenset({RESOLVED, MERGED})
 STATUS_RANK = {ESCALATED: 0, UNOWNED: 1, HANDOVER_PENDING: 2, OWNED: 3, RESOLVED: 4, MERGED: 5}
 
 
-class SignalSummary(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+class SignalSummary(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True, gc=False
+):
     """A signal as the picture shows it: content, never personal data."""
 
     signal_ref: str
@@ -59,7 +81,7 @@ class SignalSummary(msgspec.Struct, frozen=True, kw_only=True, rename="camel", o
     location: Location | None = None
 
 
-class IssueRow(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+class IssueRow(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
     """One issue in the picture, as stored in the view database."""
 
     id: str
@@ -90,7 +112,11 @@ class IssueRow(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True)
         return self.status not in CLOSED
 
 
-def summarised(signal: SignalRecord) -> SignalSummary:
+PictureEvent = IssueEventType | FoldedEvent
+"""What `apply` folds: a contract event, or the lean one a replay decodes (same meaning)."""
+
+
+def summarised(signal: SignalRecord | FoldedSignal) -> SignalSummary:
     return SignalSummary(
         signal_ref=signal.signal_ref,
         organisation=signal.organisation,
@@ -100,80 +126,125 @@ def summarised(signal: SignalRecord) -> SignalSummary:
     )
 
 
-def apply(row: IssueRow | None, event: IssueEventType, version: int) -> IssueRow | None:
+def apply(row: IssueRow | None, event: PictureEvent, version: int) -> IssueRow | None:
     """The row after `event`, the issue's `version`th; events already applied change nothing.
 
     Returns None only for an event of an issue the picture has never seen opened
-    (a log that starts mid-way); the runner skips those.
+    (a log that starts mid-way); the runner skips those. A signal the event
+    brings is appended to `row.signals`.
     """
-    if isinstance(event, IssueOpened):
+    if isinstance(event, _OPENED):
         if row is not None:
             return row
-        signal = event.signal
-        return IssueRow(
-            id=event.issue_id,
-            buurt=event.buurt,
-            category=event.category,
-            sensitivity=event.sensitivity,
-            status=UNOWNED,
-            opened_at=event.at,
-            opened_by=event.organisation,
-            updated_at=event.at,
-            reporters=[event.organisation],
-            version=version,
-            summary=signal.summary,
-            location=signal.location,
-            signals=[summarised(signal)],
-        )
+        return _opened(event, version)
     if row is None or version <= row.version:
         return row
     row.version = version
     row.updated_at = event.at
-    _change(row, event)
+    _CHANGES[type(event)](row, event)
     return row
 
 
-def _change(row: IssueRow, event: IssueEventType) -> None:
-    if isinstance(event, SignalAttached):
-        row.signal_count += 1
-        _add_reporter(row, event.organisation)
-        row.signals.append(summarised(event.signal))
-    elif isinstance(event, OwnershipClaimed):
-        _owned_by(row, event.organisation, event.at)
-        row.escalated_at = None
-        row.due_at = None
-    elif isinstance(event, HandoverOffered):
-        row.status = HANDOVER_PENDING
-        row.handover_to = event.to
-    elif isinstance(event, HandoverAccepted):
-        _owned_by(row, event.organisation, event.at)
-    elif isinstance(event, HandoverDeclined):
-        row.status = OWNED
-        row.handover_to = None
-    elif isinstance(event, OwnershipReleased):
-        _unowned(row)
-    elif isinstance(event, IssueResolved):
-        row.status = RESOLVED
-        row.handover_to = None
-        row.resolved_at = event.at
-        row.resolution = event.resolution
-    elif isinstance(event, IssueReopened):
-        _unowned(row)
-        row.resolved_at = None
-        row.resolution = None
-    elif isinstance(event, IssueMerged):
-        row.status = MERGED
-        row.handover_to = None
-        row.merged_into = event.into
-    elif isinstance(event, IssueAbsorbed):
-        row.signal_count += event.signal_count
-        for reporter in event.reporters:
-            _add_reporter(row, reporter)
-    elif isinstance(event, IssueEscalated):
-        row.escalated_at = event.at
-        row.due_at = event.due_at
-        if row.status == UNOWNED:
-            row.status = ESCALATED
+def _opened(event: IssueOpened | Opened, version: int) -> IssueRow:
+    signal = event.signal
+    return IssueRow(
+        id=event.issue_id,
+        buurt=event.buurt,
+        category=event.category,
+        sensitivity=event.sensitivity,
+        status=UNOWNED,
+        opened_at=event.at,
+        opened_by=event.organisation,
+        updated_at=event.at,
+        reporters=[event.organisation],
+        version=version,
+        summary=signal.summary,
+        location=signal.location,
+        signals=[summarised(signal)],
+    )
+
+
+def _attached(row: IssueRow, event: SignalAttached | Attached) -> None:
+    row.signal_count += 1
+    _add_reporter(row, event.organisation)
+    row.signals.append(summarised(event.signal))
+
+
+def _claimed(row: IssueRow, event: OwnershipClaimed | Claimed) -> None:
+    _owned_by(row, event.organisation, event.at)
+    row.escalated_at = None
+    row.due_at = None
+
+
+def _offered(row: IssueRow, event: HandoverOffered | Offered) -> None:
+    row.status = HANDOVER_PENDING
+    row.handover_to = event.to
+
+
+def _accepted(row: IssueRow, event: HandoverAccepted | Accepted) -> None:
+    _owned_by(row, event.organisation, event.at)
+
+
+def _declined(row: IssueRow, _event: object) -> None:
+    row.status = OWNED
+    row.handover_to = None
+
+
+def _released(row: IssueRow, _event: object) -> None:
+    _unowned(row)
+
+
+def _resolved(row: IssueRow, event: IssueResolved | Resolved) -> None:
+    row.status = RESOLVED
+    row.handover_to = None
+    row.resolved_at = event.at
+    row.resolution = event.resolution
+
+
+def _reopened(row: IssueRow, _event: object) -> None:
+    _unowned(row)
+    row.resolved_at = None
+    row.resolution = None
+
+
+def _merged(row: IssueRow, event: IssueMerged | Merged) -> None:
+    row.status = MERGED
+    row.handover_to = None
+    row.merged_into = event.into
+
+
+def _absorbed(row: IssueRow, event: IssueAbsorbed | Absorbed) -> None:
+    row.signal_count += event.signal_count
+    for reporter in event.reporters:
+        _add_reporter(row, reporter)
+
+
+def _escalated(row: IssueRow, event: IssueEscalated | Escalated) -> None:
+    row.escalated_at = event.at
+    row.due_at = event.due_at
+    if row.status == UNOWNED:
+        row.status = ESCALATED
+
+
+_OPENED = (IssueOpened, Opened)
+# One change per event type, for the contract's class and the lean one alike.
+_CHANGES: dict[type, Callable[[IssueRow, Any], None]] = {
+    kind: change
+    for kinds, change in (
+        ((SignalAttached, Attached), _attached),
+        ((OwnershipClaimed, Claimed), _claimed),
+        ((HandoverOffered, Offered), _offered),
+        ((HandoverAccepted, Accepted), _accepted),
+        ((HandoverDeclined, Declined), _declined),
+        ((OwnershipReleased, Released), _released),
+        ((IssueResolved, Resolved), _resolved),
+        ((IssueReopened, Reopened), _reopened),
+        ((IssueMerged, Merged), _merged),
+        ((IssueAbsorbed, Absorbed), _absorbed),
+        ((IssueEscalated, Escalated), _escalated),
+    )
+    for kind in kinds
+}
 
 
 def _owned_by(row: IssueRow, organisation: str, at: datetime) -> None:
@@ -208,7 +279,7 @@ class Picture:
     def __init__(self) -> None:
         self.rows: dict[str, IssueRow] = {}
 
-    def apply(self, event: IssueEventType, version: int) -> None:
+    def apply(self, event: PictureEvent, version: int) -> None:
         row = apply(self.rows.get(event.issue_id), event, version)
         if row is not None:
             self.rows[row.id] = row

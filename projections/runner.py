@@ -1,14 +1,20 @@
 """The projection runner: the event log, folded into the view store, exactly once.
 
-Read a batch from the feed, decode the issue events, fold each into its row
-(`projections.picture.apply`), and commit the changed rows together with the
-position of the last event read, in one transaction of the view database.
-After a crash the runner starts from the committed position, so no event is
-applied twice or lost. While one commit runs (in a worker thread) the next
-batches are already read and folded; commits come at least every `max_delay`
-while following live, and every `catch_up_events` while catching up; while a
-commit is being written the next one grows (up to `most_uncommitted`), so the
-database, not the fold, sets the pace only when it is the slower of the two.
+Read a batch from the feed, decode the issue events as lean as the fold needs
+them (`projections.reading.picture_event`), fold each into its row
+(`projections.picture.apply`), and commit the changed rows and the signals
+they gained together with the position of the last event read, in one
+transaction of the view database. After a crash the runner starts from the
+committed position, so no event is applied twice or lost.
+
+When to commit (`ProjectionRunner._due`): following the live log, as soon as
+nothing more is waiting (and within `max_delay` while more keeps coming), so
+a new event is visible at once; replaying a backlog, once per window of
+`catch_up_events` positions, so that a row changed many times in a window is
+written once. While one commit is written (in a worker thread, where the
+database does not hold the GIL), the next window is read and folded, up to
+`most_uncommitted` positions. Rows in memory never hold their signals: each
+new signal goes to the window once, and the store appends it.
 
 When a rebuild has made another generation live, the next commit says so
 (`ViewStore.commit` returns False); the live runner then follows that one.
@@ -29,13 +35,15 @@ import structlog
 
 from projections.feeds import Batch, Feed
 from projections.picture import CLOSED, IssueRow, apply
-from projections.reading import issue_event
-from projections.store import ViewStore
+from projections.reading import picture_event
+from projections.store import NewSignal, ViewStore
 
 log = structlog.get_logger(__name__)
 
 # Rows kept in memory between batches; beyond this the committed ones are dropped.
 CACHE_ROWS = 50_000
+# Positions folded into one commit while replaying a backlog (see `ProjectionRunner._due`).
+CATCH_UP_EVENTS = 100_000
 # Events read before catching up that make it worth giving memory back.
 LONG_CATCH_UP = 100_000
 RETRY_SECONDS = 1.0
@@ -47,6 +55,7 @@ class Committed:
 
     generation: int
     position: int
+    # The rows changed, without their signals (the store keeps those apart).
     rows: Sequence[IssueRow]
     committed_at: float = field(default_factory=time.time)
 
@@ -119,6 +128,17 @@ class Retired(Exception):
     """The generation being written is no longer live (a rebuild switched over)."""
 
 
+@dataclass
+class _Window:
+    """What was folded since the last commit began: the next commit's content."""
+
+    rows: dict[str, IssueRow] = field(default_factory=dict)
+    signals: list[NewSignal] = field(default_factory=list)
+    # Log positions moved (a batch without issue events still moves one).
+    moved: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
 class ProjectionRunner:
     """Folds `feed` into one generation of `store`."""
 
@@ -129,7 +149,7 @@ class ProjectionRunner:
         *,
         on_commit: OnCommit | None = None,
         max_delay: float = 0.02,
-        catch_up_events: int = 20_000,
+        catch_up_events: int = CATCH_UP_EVENTS,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -180,10 +200,8 @@ class ProjectionRunner:
         position = await anyio.to_thread.run_sync(self.store.position, generation)
         progress = self.progress = Progress(position=position)
         cache = _Rows(fresh=position is None)
-        dirty: dict[str, IssueRow] = {}
+        window = _Window()
         in_flight: asyncio.Task[bool] | None = None
-        last_commit = time.monotonic()
-        uncommitted = 0
         caught_up = False
         batches = aiter(self.feed.read(position, follow=follow))
         next_batch: asyncio.Task[Batch] | None = None
@@ -197,9 +215,10 @@ class ProjectionRunner:
                     waiting.add(stopped)  # type: ignore[arg-type]
                 if in_flight is not None:  # its outcome may be "retired": hear it at once
                     waiting.add(in_flight)  # type: ignore[arg-type]
-                timeout = self.max_delay if (dirty or uncommitted) else None
                 done, _ = await asyncio.wait(
-                    waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    waiting,
+                    timeout=self._patience(window, follow),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if stopped is not None:
                     stopped.cancel()
@@ -212,34 +231,31 @@ class ProjectionRunner:
                         batch = task.result()
                     except StopAsyncIteration:
                         break
-                    uncommitted += self._fold(batch, generation, cache, dirty, progress)
+                    self._fold(batch, generation, cache, window, progress)
                     if on_progress is not None:
                         on_progress(progress)
                     if follow and not caught_up and progress.pending == 0:
                         caught_up = True
                         if progress.read >= LONG_CATCH_UP:
                             give_back_memory()
-                due = (follow and time.monotonic() - last_commit >= self.max_delay) or (
-                    uncommitted >= self.catch_up_events
-                )
-                # While the database writes one commit, keep folding: the next one
-                # starts when it is done, and carries every row changed meanwhile.
-                busy = in_flight is not None and not in_flight.done()
-                if uncommitted and due and (not busy or uncommitted >= self.most_uncommitted):
-                    if in_flight is not None:
-                        await self._finish(in_flight)
-                        in_flight = None
-                    if len(cache) > CACHE_ROWS:
-                        # Everything is committed now, but for `dirty`: kept, it is next.
-                        cache.shrink(CACHE_ROWS, keep=dirty)
-                    in_flight = self._start_commit(generation, dirty, progress)
-                    dirty = {}
-                    uncommitted = 0
-                    last_commit = time.monotonic()
-            if uncommitted:
+                if not window.moved or not self._due(window, progress, follow):
+                    continue
+                if in_flight is not None:
+                    # While the database writes one commit, keep folding: the next one
+                    # starts when it is done, and carries every row changed meanwhile.
+                    if window.moved < self.most_uncommitted:
+                        continue
+                    await self._finish(in_flight)
+                    in_flight = None
+                if len(cache) > CACHE_ROWS:
+                    # Everything is committed now, but for the window: kept, it is next.
+                    cache.shrink(CACHE_ROWS, keep=window.rows)
+                in_flight = self._start_commit(generation, window, progress)
+                window = _Window()
+            if window.moved:
                 if in_flight is not None:
                     await self._finish(in_flight)
-                in_flight = self._start_commit(generation, dirty, progress)
+                in_flight = self._start_commit(generation, window, progress)
             if in_flight is not None:
                 await self._finish(in_flight)
         finally:
@@ -254,52 +270,76 @@ class ProjectionRunner:
             await batches.aclose()  # type: ignore[attr-defined]
         return progress
 
+    def _due(self, window: _Window, progress: Progress, follow: bool) -> bool:
+        """Whether to commit what the window holds (once no commit is being written).
+
+        Following, at once when nothing more is waiting in the log, and within
+        `max_delay` when more keeps coming; replaying a backlog, every
+        `catch_up_events`: each row changed in a window is written once.
+        """
+        if window.moved >= self.catch_up_events:
+            return True
+        if not follow:
+            return False
+        return progress.pending == 0 or time.monotonic() - window.started >= self.max_delay
+
+    def _patience(self, window: _Window, follow: bool) -> float | None:
+        """How long to wait for the next batch before the window is due anyway."""
+        if not (follow and window.moved):
+            return None
+        return max(0.0, self.max_delay - (time.monotonic() - window.started))
+
     def _fold(
         self,
         batch: Batch,
         generation: int,
         cache: _Rows,
-        dirty: dict[str, IssueRow],
+        window: _Window,
         progress: Progress,
-    ) -> int:
-        """Apply `batch` to the rows; the number of positions it moved (0 if none)."""
+    ) -> None:
+        """Apply `batch` to the rows in memory; the window gets what changed."""
         decoded = []
         missing: set[str] = set()
         for _position, topic, version, body in batch.events:
-            event = issue_event(topic, body)
+            event = picture_event(topic, body)
             if event is None:
                 continue
             decoded.append((event, version))
             if cache.may_be_stored(event.issue_id):
                 missing.add(event.issue_id)
         if missing:
-            cache.update(self.store.load(generation, missing))
+            cache.update(self.store.load(generation, missing, signals=False))
+        changed, signals = window.rows, window.signals
         for event, version in decoded:
-            row = apply(cache.get(event.issue_id), event, version)
+            issue_id = event.issue_id
+            row = apply(cache.get(issue_id), event, version)
             if row is not None:
-                cache[row.id] = row
-                dirty[row.id] = row
+                cache[issue_id] = row
+                changed[issue_id] = row
+                if row.signals:  # this event's: rows in memory hold only unwritten ones
+                    signals.append((issue_id, version, row.signals.pop()))
         progress.read += len(batch.events)
         progress.applied += len(decoded)
         progress.pending = batch.pending
         if batch.last is None or (
             progress.position is not None and batch.last <= progress.position
         ):
-            return 0
-        moved = len(batch.events) or 1
+            return
+        if not window.moved:
+            window.started = time.monotonic()
+        window.moved += len(batch.events) or 1
         progress.position = batch.last
-        return moved
 
     def _start_commit(
-        self, generation: int, dirty: dict[str, IssueRow], progress: Progress
+        self, generation: int, window: _Window, progress: Progress
     ) -> asyncio.Task[bool]:
         assert progress.position is not None
         position = progress.position
-        records = self.store.records(dirty.values())
-        rows = list(dirty.values())
+        rows = list(window.rows.values())
+        changes = self.store.changes(rows, window.signals)
 
         async def commit() -> bool:
-            ok = await anyio.to_thread.run_sync(self.store.commit, generation, records, position)
+            ok = await anyio.to_thread.run_sync(self.store.commit, generation, changes, position)
             if ok and self.on_commit is not None:
                 result = self.on_commit(Committed(generation, position, rows))
                 if result is not None:
