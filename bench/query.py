@@ -11,9 +11,14 @@ In the same run, against the same server, at the same concurrency:
 
 - `GET /api/v1/health`: the trivial endpoint, the baseline;
 - the buurt closest to 200 open issues, one organisation asking: what a
-  dashboard polling its buurt costs (the server's picture cache answers);
-- every buurt in turn, four organisations asking: each answer read and
-  encoded afresh.
+  dashboard polling its buurt costs, while nothing changes;
+- the same while the buurt changes: a partner (`Changes`, in this process, on
+  NATS as CONTRACT.md says) keeps sending signals to its issues' places and
+  claiming and releasing its unowned issues, `--changes` a second in all;
+- every buurt in turn, four organisations asking: 800 different answers, each
+  asked again only after all the others.
+
+The server's RSS is printed after the runs (its kept buurten are bounded).
 
 Goal: p99 <= 10 ms and <= 3x the trivial endpoint.
 """
@@ -22,19 +27,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import nats
 
 from bench.eventlog import ensure_log
 from bench.memory import last_issue_event
-from bench.system import Buurtbeeld
+from bench.system import Buurtbeeld, rss_kib
 
 READERS = ("wijkteam-nieuw-west", "woonzorg", "gemeente-amsterdam", "welzijn-west")
+# Who signals and acts in the changing buurt (organisations of `bench.eventlog`).
+PARTNERS = ("woonzorg", "stadgenoot", "gemeente-amsterdam", "welzijn-west")
 GOAL_P99_MS = 10.0
 GOAL_RATIO = 3.0
 
@@ -127,8 +140,87 @@ async def load(
     return result
 
 
+class Changes:
+    """A partner changing one buurt: signals to its open issues' places (they attach), and
+    claims of its unowned issues, each released again by the claimer: `per_second` in all."""
+
+    def __init__(self, nats_url: str, buurt: str, picture: dict[str, Any], per_second: float):
+        self.nats_url = nats_url
+        self.buurt = buurt
+        self.per_second = per_second
+        issues = picture["issues"]
+        self.places = [
+            (i["category"], i["location"]["key"])
+            for i in issues
+            if i["contentVisible"] and (i.get("location") or {}).get("key")
+        ]
+        self.unowned = [i["id"] for i in issues if i["status"] in ("unowned", "escalated")]
+        self.sent = 0
+        self.accepted = 0
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Changes]:
+        """Changing the buurt until the block ends."""
+        nc = await nats.connect(self.nats_url)
+        task = asyncio.create_task(self._change(nc))
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await nc.close()
+
+    async def _change(self, nc: nats.NATS) -> None:
+        js = nc.jetstream(timeout=10)
+        started = time.monotonic()
+        claimed: list[tuple[str, str]] = []  # (organisation, issue) to release next
+        for n in itertools.count():
+            await asyncio.sleep(max(0.0, started + n / self.per_second - time.monotonic()))
+            partner = PARTNERS[n % len(PARTNERS)]
+            if n % 3 == 0 and self.places:
+                category, key = self.places[n % len(self.places)]
+                ref = f"query-bench-{time.time_ns()}"
+                body = {
+                    "signalRef": ref,
+                    "buurt": self.buurt,
+                    "category": category,
+                    "summary": f"Nog een melding ({n})",
+                    "observedAt": datetime.now(UTC).isoformat(),
+                    "location": {"key": key},
+                }
+                await js.publish(
+                    f"intake.{partner}.signals",
+                    json.dumps(body).encode(),
+                    headers={"Nats-Msg-Id": f"{partner}/{ref}"},
+                )
+                self.accepted += 1
+            elif claimed and n % 3 == 2:
+                organisation, issue_id = claimed.pop()
+                await self._command(nc, organisation, "release", issue_id)
+            elif self.unowned:
+                issue_id = self.unowned[n % len(self.unowned)]
+                if await self._command(nc, partner, "claim", issue_id):
+                    claimed.append((partner, issue_id))
+            self.sent += 1
+
+    async def _command(self, nc: nats.NATS, organisation: str, verb: str, issue_id: str) -> bool:
+        reply = await nc.request(
+            f"cmd.{organisation}.{verb}", json.dumps({"issueId": issue_id}).encode(), timeout=10
+        )
+        ok = bool(json.loads(reply.data).get("ok"))
+        self.accepted += ok
+        return ok
+
+
 async def run_all(
-    port: int, buurt: str, buurten: list[str], levels: list[int], seconds: float
+    port: int,
+    nats_url: str,
+    buurt: str,
+    buurten: list[str],
+    levels: list[int],
+    seconds: float,
+    changes_per_second: float,
 ) -> list[Result]:
     token = f"bench-{READERS[0]}"
     probe = await Connection.open(port)
@@ -136,9 +228,10 @@ async def run_all(
     probe.close()
     if status != 200:
         raise RuntimeError(f"{status}: {body[:300]!r}")
-    open_issues = len(json.loads(body)["issues"])
-    print(f"  {buurt}: {open_issues} open issues, {len(body):,} bytes of JSON")
+    picture = json.loads(body)
+    print(f"  {buurt}: {len(picture['issues'])} open issues, {len(body):,} bytes of JSON")
     one = f"/api/v1/buurten/{buurt}/issues"
+    changes = Changes(nats_url, buurt, picture, changes_per_second)
 
     def health(_: int) -> tuple[str, str | None]:
         return "/api/v1/health", None
@@ -151,15 +244,34 @@ async def run_all(
             f"bench-{READERS[(n // len(buurten)) % len(READERS)]}"
         )
 
+    changing = f"GET …/buurten/{buurt}/issues, one reader, {changes_per_second:g} changes/s"
     results = []
     for concurrency in levels:
         for what, requests in (
             ("GET /api/v1/health", health),
             (f"GET …/buurten/{buurt}/issues, one reader", same),
+            (changing, same),
             ("GET …/buurten/{each}/issues, 4 readers", rotating),
         ):
             print(f"  {what}, {concurrency} clients ...", file=sys.stderr, flush=True)
-            results.append(await load(port, what, requests, concurrency, seconds))
+            if what != changing:
+                results.append(await load(port, what, requests, concurrency, seconds))
+                continue
+            sent, accepted = changes.sent, changes.accepted
+            async with changes.running():
+                results.append(await load(port, what, requests, concurrency, seconds))
+            print(
+                f"  ... {changes.sent - sent} changes sent, {changes.accepted - accepted} "
+                "accepted (signals, claims, releases)",
+                file=sys.stderr,
+            )
+    probe = await Connection.open(port)
+    status, body = await probe.get(one, token)
+    probe.close()
+    print(
+        f"  {buurt} after the changes: {len(json.loads(body)['issues'])} open issues, "
+        f"{len(body):,} bytes of JSON"
+    )
     return results
 
 
@@ -197,6 +309,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="where the log is kept")
     parser.add_argument("--clients", type=int, nargs="*", default=[1, 8, 16])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--changes", type=float, default=20.0, help="changes a second to the changing buurt"
+    )
     args = parser.parse_args()
     data = args.data or Path("var/bench") / f"events-{args.events}"
     print(f"event log: {args.events:,} issue events in {data}")
@@ -213,13 +328,23 @@ def main() -> None:
                 system.drain_log()
                 time.sleep(0.5)
             results = asyncio.run(
-                run_all(system.http_port, buurt, sorted(open_by_buurt), args.clients, args.seconds)
+                run_all(
+                    system.http_port,
+                    system.nats_url,
+                    buurt,
+                    sorted(open_by_buurt),
+                    args.clients,
+                    args.seconds,
+                    args.changes,
+                )
             )
+            rss, peak = rss_kib(system.process.pid)
     report(
         results,
         f"{sum(open_by_buurt.values()):,} open issues in {len(open_by_buurt)} buurten; "
         f"{buurt} has {open_by_buurt[buurt]}. Server: buurtbeeld up (uvicorn, one process); "
-        "clients: keep-alive HTTP/1.1 on asyncio, in the benchmark's process.",
+        "clients: keep-alive HTTP/1.1 on asyncio, in the benchmark's process. "
+        f"Server RSS after the runs: {rss / 1024:,.0f} MB (peak {peak / 1024:,.0f} MB).",
     )
 
 

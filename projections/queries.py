@@ -84,13 +84,7 @@ class PictureQueries:
         category: str | None = None,
         as_of: datetime | None = None,
     ) -> BuurtPicture:
-        problem = buurt_code_problem(buurt)
-        if problem is not None:
-            raise InvalidCommand(f"buurt: {problem}")
-        if status not in STATUS_FILTERS:
-            raise InvalidCommand(f"status must be one of {', '.join(STATUS_FILTERS)}")
-        if not self.visibility.may_see_buurt(reader, buurt):
-            raise Forbidden(f"{reader.id} is not active in {buurt}")
+        self.check_buurt_question(reader, buurt, status)
         now = self.clock()
         if as_of is not None:
             if as_of.tzinfo is None:
@@ -121,6 +115,16 @@ class PictureQueries:
             mine=[v.id for v in views if reader.id in (v.owner, v.handover_to)],
             position=position,
         )
+
+    def check_buurt_question(self, reader: Organisation, buurt: str, status: str) -> None:
+        """Refuse a question about `buurt` that is malformed, or not `reader`'s to ask."""
+        problem = buurt_code_problem(buurt)
+        if problem is not None:
+            raise InvalidCommand(f"buurt: {problem}")
+        if status not in STATUS_FILTERS:
+            raise InvalidCommand(f"status must be one of {', '.join(STATUS_FILTERS)}")
+        if not self.visibility.may_see_buurt(reader, buurt):
+            raise Forbidden(f"{reader.id} is not active in {buurt}")
 
     def _live_rows(
         self, buurt: str, status: str, owner: str | None

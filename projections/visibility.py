@@ -8,12 +8,17 @@
   the kinds the category allows.
 - A residents' portal (`bewoners`) sees only the issues of its own signals.
 
-Pure: rows and registries in, what the reader sees out.
+Pure: rows and registries in, what the reader sees out. Whether the content
+shows is the only thing that makes two readers' views of one row differ, so a
+row has at most two views (`shown`), which can be encoded once and reused for
+every reader of the same class (`encoded_view`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -57,6 +62,44 @@ class IssueView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     resolution: str | None = None
 
 
+class SeenRow(Protocol):
+    """What need-to-know reads of a row: an `IssueRow`, or a kept copy of one."""
+
+    @property
+    def buurt(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def sensitivity(self) -> str: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def reporters(self) -> Sequence[str]: ...
+
+
+# The key before the one field of a view that changes by itself, as time passes.
+AGE_KEY = b'"ageSeconds":'
+_AGE_ZERO = AGE_KEY + b"0,"
+_encode = msgspec.json.Encoder().encode
+
+
+class EncodedView(NamedTuple):
+    """A row's `IssueView` as JSON, cut around its age: `head + b"%d" % age + tail`.
+
+    `category` is the category it shows (a `vertrouwelijk` one's group when the
+    content is hidden), for filtering and counting without decoding.
+    """
+
+    head: bytes
+    tail: bytes
+    category: str
+
+
+def age_seconds(opened_at: datetime, now: datetime) -> int:
+    """Whole seconds from `opened_at` to `now`; 0 for a moment before it."""
+    return max(0, int((now - opened_at).total_seconds()))
+
+
 class Visibility:
     """Decides, per reader and row, what is shown."""
 
@@ -66,7 +109,7 @@ class Visibility:
     def may_see_buurt(self, reader: Organisation, buurt: str) -> bool:
         return reader.is_active_in(buurt)
 
-    def may_see(self, reader: Organisation, row: IssueRow) -> bool:
+    def may_see(self, reader: Organisation, row: SeenRow) -> bool:
         """Existence: every organisation active in the buurt; residents only their own."""
         if not reader.is_active_in(row.buurt):
             return False
@@ -74,7 +117,7 @@ class Visibility:
             return reader.id in row.reporters
         return True
 
-    def may_see_content(self, reader: Organisation, row: IssueRow) -> bool:
+    def may_see_content(self, reader: Organisation, row: SeenRow) -> bool:
         if row.sensitivity == "open":
             return True
         if reader.id == row.owner or reader.id in row.reporters:
@@ -88,7 +131,14 @@ class Visibility:
 
     def view(self, reader: Organisation, row: IssueRow, now: datetime) -> IssueView:
         """`row` as `reader` may see it (call `may_see` first)."""
-        content = self.may_see_content(reader, row)
+        return self.shown(
+            row,
+            content=self.may_see_content(reader, row),
+            age=age_seconds(row.opened_at, now),
+        )
+
+    def shown(self, row: IssueRow, *, content: bool, age: int) -> IssueView:
+        """`row` as a reader sees it who may (`content`) or may not see its content."""
         group = self.category_group(row.category)
         shown_category = row.category if content or row.sensitivity == "open" else group
         return IssueView(
@@ -102,7 +152,7 @@ class Visibility:
             owned_since=row.owned_since,
             opened_at=row.opened_at,
             updated_at=row.updated_at,
-            age_seconds=max(0, int((now - row.opened_at).total_seconds())),
+            age_seconds=age,
             signal_count=row.signal_count,
             reporters=list(row.reporters),
             version=row.version,
@@ -117,3 +167,14 @@ class Visibility:
             signals=list(row.signals) if content else None,
             resolution=row.resolution if content else None,
         )
+
+    def encoded_view(self, row: IssueRow, *, content: bool) -> EncodedView:
+        """`shown(row, content=content)` as msgspec encodes it, cut around the age.
+
+        The first `"ageSeconds":` in the JSON is the view's own key: inside a
+        string every `"` is escaped, and it comes before the nested content.
+        """
+        view = self.shown(row, content=content, age=0)
+        body = _encode(view)
+        cut = body.index(_AGE_ZERO) + len(AGE_KEY)
+        return EncodedView(body[:cut], body[cut + 1 :], view.category)

@@ -3,8 +3,9 @@
 Thin: the path and query become a call of `PictureQueries` (the same as NATS
 `query.<org>.…` and the dashboard ask) or of the `CommandHandler` (the same as
 NATS `cmd.<org>.<verb>` goes through); answers are the msgspec Structs those
-return, encoded by msgspec (a buurt's live picture once per commit and reader:
-`picture_cache`). Refusals become problem+json (`problems`).
+return, encoded by msgspec; a buurt's picture comes encoded from `BuurtAnswers`
+(the live one put together from the buurt's kept, encoded issues). Refusals
+become problem+json (`problems`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from events.contract import COMMANDS, Accepted
+from projections.answers import BuurtAnswers
 from projections.queries import STATUS_FILTERS, BuurtPicture, IssueHistory
 from projections.visibility import IssueView
 from services.coordination.command_handler import CommandHandler
 from services.coordination.refusals import InvalidCommand
 from services.http.auth import SECURITY, reader_of
 from services.http.context import HttpContext
-from services.http.picture_cache import PictureCache
 from services.http.problems import API_EXCEPTION_HANDLERS, documented
 from services.http.version import API_PATH, API_VERSION, VERSION_HEADER
 from services.queries import as_of_moment
@@ -43,14 +44,13 @@ COMMAND_OPERATIONS = {
     for verb in COMMANDS
 }
 _object = msgspec.json.Decoder(dict[str, Any])
-_encoder = msgspec.json.Encoder()
 
 
 def api_router(context: HttpContext) -> Router:
     """The `/api/v1` routes, reading and acting through `context`."""
     queries = context.projections.queries
     commands = CommandHandler(context.coordination)
-    cache = PictureCache(context.projections.changes)
+    answers = BuurtAnswers(queries, context.projections.changes)
 
     @get(
         "/buurten/{buurt:str}/issues",
@@ -86,21 +86,14 @@ def api_router(context: HttpContext) -> Router:
             description="The picture as it was then (ISO 8601 with offset), by replay",
         ),
     ) -> Response[bytes]:
-        moment = as_of_moment(as_of)
-        key = (reader.id, buurt, status, owner or None, category or None)
-        body = cache.get(key) if moment is None else None
-        if body is None:
-            picture = await queries.buurt_issues(
-                reader,
-                buurt,
-                status=status,
-                owner=owner or None,
-                category=category or None,
-                as_of=moment,
-            )
-            body = _encoder.encode(picture)
-            if moment is None:
-                cache.put(key, picture.position, body)
+        body = await answers.encoded(
+            reader,
+            buurt,
+            status=status,
+            owner=owner or None,
+            category=category or None,
+            as_of=as_of_moment(as_of),
+        )
         return Response(body, media_type=MediaType.JSON)
 
     @get(

@@ -10,7 +10,7 @@ from events.contract import Location, Reporter
 from projections.picture import Picture
 from projections.reading import issue_event
 from projections.timeline import history_entry
-from projections.visibility import Visibility
+from projections.visibility import Visibility, age_seconds
 from services.registries import DEFAULT_CATEGORIES, Organisation, OrganisationKind
 from tests.unit.test_coordination import BUURT, OTHER_BUURT, Clock, coordination, signal
 from tests.unit.test_picture import POPO, stored_events
@@ -111,3 +111,22 @@ def test_history_hides_content_and_personal_data_from_those_without_need_to_know
     assert bare["organisation"] == "woonzorg" and bare["category"] == "sociaal"
     assert "signal" not in bare
     assert b"J. de Vries" not in msgspec.json.encode(bare)
+
+
+def test_an_encoded_view_is_the_view_encoded_with_its_age_written_in_between() -> None:
+    picture, _, clock = lonely_neighbour()
+    [row] = picture.rows.values()
+    # A summary that looks like the key the view is cut at changes nothing.
+    row.summary = 'zegt "ageSeconds":0, en \\"ageSeconds\\":0,'
+    row.signals[0] = msgspec.structs.replace(row.signals[0], summary='"ageSeconds":0,')
+    for reader in (WOONZORG, STADGENOOT, WIJKTEAM):
+        for later in (timedelta(0), timedelta(seconds=59.999999), timedelta(days=400)):
+            now = clock.at + later
+            content = VISIBILITY.may_see_content(reader, row)
+            head, tail, category = VISIBILITY.encoded_view(row, content=content)
+            age = b"%d" % age_seconds(row.opened_at, now)
+            view = VISIBILITY.view(reader, row, now)
+            assert head + age + tail == msgspec.json.encode(view)
+            assert category == view.category
+    # An issue opened after `now` (clocks differ) is of age 0, never negative.
+    assert age_seconds(clock.at, clock.at - timedelta(seconds=5)) == 0

@@ -1,0 +1,281 @@
+"""The open issues of the buurten asked about lately, kept in memory as encoded views.
+
+A buurt's live picture is read from the view store once; after that only the
+issues a commit changed are read again (`PictureChanges` says which, by buurt
+and id), and only a changed issue is encoded again: its views (with and without
+content, `Visibility.encoded_view`) are kept by (issue, version). So an answer
+after a commit that changed one issue in the buurt costs one row, not two
+hundred, and a commit elsewhere costs nothing here.
+
+Current means: every commit announced before the answer is in it. Before
+answering, the announcements are taken (synchronously, so none slips in
+between) and every issue they name in a kept buurt is read again; the answer's
+position is then the announced one. A dropped announcement (a listener that
+fell behind, `None`) or another generation makes every kept buurt be read
+whole again. Memory is bounded: beyond `budget_bytes` (the encoded views plus an
+estimate of the objects around them) the buurten asked about least recently go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from projections.changes import PictureChanges
+from projections.picture import STATUS_RANK, IssueRow
+from projections.runner import Committed
+from projections.store import OPEN, ViewStore
+from projections.visibility import EncodedView, Visibility
+
+T = TypeVar("T")
+DEFAULT_BUDGET_BYTES = 24 * 1024 * 1024
+# Changed issues in one buurt beyond which reading the buurt whole is quicker.
+RELOAD_BEYOND = 32
+# Python objects around one issue's encoded views (slots, tuples, strings), measured.
+ISSUE_OVERHEAD_BYTES = 600
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def microseconds(moment: datetime) -> int:
+    """`moment` as whole microseconds since 1970: exact, unlike a float timestamp."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+@dataclass(slots=True, eq=False)
+class OpenIssue:
+    """One open issue of a kept buurt: what need-to-know, filters and order read, and its views."""
+
+    id: str
+    buurt: str
+    category: str
+    group: str
+    sensitivity: str
+    owner: str | None
+    reporters: tuple[str, ...]
+    status: str
+    handover_to: str | None
+    version: int
+    # picture_order's key, with the opening moment in microseconds.
+    order: tuple[int, int, str]
+    opened_us: int
+    # The view with content; the one without, for a `vertrouwelijk` issue only
+    # (an `open` one shows its content to everyone who sees it).
+    content: EncodedView
+    bare: EncodedView | None
+    size: int
+
+    @classmethod
+    def of(cls, row: IssueRow, visibility: Visibility) -> OpenIssue:
+        content = visibility.encoded_view(row, content=True)
+        bare = None if row.sensitivity == "open" else visibility.encoded_view(row, content=False)
+        opened_us = microseconds(row.opened_at)
+        size = ISSUE_OVERHEAD_BYTES + len(content.head) + len(content.tail)
+        if bare is not None:
+            size += len(bare.head) + len(bare.tail)
+        intern = sys.intern
+        return cls(
+            id=row.id,
+            buurt=intern(row.buurt),
+            category=intern(row.category),
+            group=intern(visibility.category_group(row.category)),
+            sensitivity=intern(row.sensitivity),
+            owner=None if row.owner is None else intern(row.owner),
+            reporters=tuple(intern(r) for r in row.reporters),
+            status=intern(row.status),
+            handover_to=None if row.handover_to is None else intern(row.handover_to),
+            version=row.version,
+            order=(STATUS_RANK.get(row.status, 9), opened_us, row.id),
+            opened_us=opened_us,
+            content=content,
+            bare=bare,
+            size=size,
+        )
+
+
+@dataclass(eq=False)
+class BuurtIssues:
+    """The open issues of one kept buurt, and what was worked out from them (`memo`).
+
+    `memo` is for the answers built from these issues (per reader and question);
+    it is emptied whenever an issue changes, so nothing in it outlives the issues
+    it was made of.
+    """
+
+    buurt: str
+    issues: dict[str, OpenIssue] = field(default_factory=dict)
+    loaded: bool = False
+    # Whether reading it whole again may keep an issue's views of the same version.
+    reusable: bool = True
+    stale: set[str] = field(default_factory=set)
+    # Bumped by every change: answers made of an older state are stale.
+    changes: int = 0
+    issues_size: int = 0
+    memo: dict[Hashable, Any] = field(default_factory=dict)
+    memo_size: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _ordered: list[OpenIssue] | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes kept for this buurt (an estimate: encoded views, objects, memo)."""
+        return self.issues_size + self.memo_size
+
+    def remember(self, key: Hashable, value: Any, size: int) -> None:
+        """Keep `value` in `memo` until the next change; `size`: its bytes, roughly."""
+        self.memo[key] = value
+        self.memo_size += size
+
+    def ordered(self) -> list[OpenIssue]:
+        """The open issues in the picture's order: unowned and escalated first, then the oldest."""
+        if self._ordered is None:
+            self._ordered = sorted(self.issues.values(), key=lambda issue: issue.order)
+        return self._ordered
+
+    def load(self, rows: Iterable[IssueRow], visibility: Visibility) -> None:
+        """All open issues, from `rows`; when `reusable`, views of an unchanged version stay."""
+        kept = self.issues if self.reusable else {}
+        issues = {}
+        for row in rows:
+            if row.buurt != self.buurt or not row.is_open:
+                continue
+            issue = kept.get(row.id)
+            issues[row.id] = (
+                issue if issue is not None and issue.version == row.version
+                else OpenIssue.of(row, visibility)
+            )  # fmt: skip
+        self.issues = issues
+        self.issues_size = sum(issue.size for issue in issues.values())
+        self.loaded = True
+        self.reusable = True
+        self._changed()
+
+    def update(self, rows: dict[str, IssueRow | None], visibility: Visibility) -> None:
+        """The issues read again by id: a closed, moved or missing one leaves the open ones."""
+        changed = False
+        for issue_id, row in rows.items():
+            issue = self.issues.get(issue_id)
+            if row is None or row.buurt != self.buurt or not row.is_open:
+                if issue is not None:
+                    del self.issues[issue_id]
+                    self.issues_size -= issue.size
+                    changed = True
+            elif issue is None or issue.version != row.version:
+                fresh = OpenIssue.of(row, visibility)
+                self.issues[issue_id] = fresh
+                self.issues_size += fresh.size - (issue.size if issue is not None else 0)
+                changed = True
+        if changed:
+            self._changed()
+
+    def _changed(self) -> None:
+        self.changes += 1
+        self._ordered = None
+        self.memo.clear()
+        self.memo_size = 0
+
+
+class LiveBuurten:
+    """Kept buurten by code, least recently asked first; current with every announced commit."""
+
+    def __init__(
+        self,
+        store: ViewStore,
+        changes: PictureChanges,
+        visibility: Visibility,
+        *,
+        budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    ) -> None:
+        self.store = store
+        self.changes = changes
+        self.visibility = visibility
+        self.budget_bytes = budget_bytes
+        self._buurten: OrderedDict[str, BuurtIssues] = OrderedDict()
+        self._announced: asyncio.Queue[Committed | None] | None = None
+        self._listening: Any = None
+        self._generation: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes kept (the estimate the budget bounds)."""
+        return sum(buurt.size for buurt in self._buurten.values())
+
+    def __contains__(self, buurt: object) -> bool:
+        return buurt in self._buurten
+
+    async def current(self, buurt: str) -> tuple[BuurtIssues, int | None]:
+        """`buurt`'s open issues with every announced commit in them, and the position announced."""
+        if self._announced is None:
+            # Listening from the first question on, for as long as the process lives.
+            self._listening = self.changes.subscribe()
+            self._announced = await self._listening.__aenter__()
+            self._generation = await self._read(self.store.current_generation)
+        kept = self._buurten.get(buurt)
+        if kept is None:
+            kept = self._buurten[buurt] = BuurtIssues(buurt)
+        else:
+            self._buurten.move_to_end(buurt)
+        read = False
+        async with kept.lock:
+            while True:
+                self._take_announcements()
+                if not kept.loaded or len(kept.stale) > RELOAD_BEYOND:
+                    # What is announced while reading is read again after.
+                    kept.stale.clear()
+                    kept.load(await self._read(self.store.issues, buurt, OPEN), self.visibility)
+                    read = True
+                elif kept.stale:
+                    ids, kept.stale = kept.stale, set()
+                    kept.update(await self._read(self._rows_by_id, ids), self.visibility)
+                    read = True
+                else:
+                    # No await since the announcements were taken: this is the position.
+                    position = self.changes.position
+                    break
+        if read:
+            self._keep_within_budget(kept)
+        return kept, position
+
+    def _take_announcements(self) -> None:
+        assert self._announced is not None
+        while not self._announced.empty():
+            committed = self._announced.get_nowait()
+            if committed is None or committed.generation != self._generation:
+                # Some were dropped, or a rebuild switched over: read every buurt afresh.
+                self._generation = None if committed is None else committed.generation
+                for buurt in self._buurten.values():
+                    buurt.loaded = False
+                    buurt.reusable = committed is None
+                if committed is None:
+                    continue
+            for row in committed.rows:
+                kept = self._buurten.get(row.buurt)
+                if kept is not None:
+                    kept.stale.add(row.id)
+
+    def _rows_by_id(self, ids: Iterable[str]) -> dict[str, IssueRow | None]:
+        return {issue_id: self.store.issue(issue_id) for issue_id in ids}
+
+    def _keep_within_budget(self, asked: BuurtIssues) -> None:
+        total = self.size
+        for code in list(self._buurten):
+            if total <= self.budget_bytes:
+                return
+            kept = self._buurten[code]
+            # One being read or answered by another question stays: it must hear of commits.
+            if kept is asked or kept.lock.locked():
+                continue
+            del self._buurten[code]
+            total -= kept.size
+
+    async def _read(self, read: Callable[..., T], *args: Any) -> T:
+        if self.store.reads_inline:
+            return read(*args)
+        return await anyio.to_thread.run_sync(read, *args)
