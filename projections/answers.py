@@ -7,7 +7,13 @@ every view again. Per reader and question (filters), which issues show, each
 with or without its content, with the counts and `mine`, is worked out once per
 state of the buurt (`Selection`, kept in the buurt's memo until an issue in it
 changes); an answer then only writes each issue's age and its own `asOf`.
-Other questions (closed statuses, an `asOf`) are `PictureQueries`' as before.
+Other questions (closed statuses, an `asOf`, a buurt there is no room to keep)
+are `PictureQueries`' as before.
+
+The last answers written are kept too (`RecentAnswers`, a few MB) and given
+again while their selection is current and they are younger than
+`ANSWER_MAX_AGE`: their `asOf` and ages are then up to that old, the issues
+are as of the latest commit, and so is the position they give.
 
 A selection is kept per reader (the `Organisation` itself, kind and buurten
 included), never shared between readers: need-to-know decides per reader.
@@ -15,13 +21,22 @@ included), never shared between readers: need-to-know decides per reader.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 
 from projections.changes import PictureChanges
-from projections.live_buurten import DEFAULT_BUDGET_BYTES, BuurtIssues, LiveBuurten, microseconds
+from projections.live_buurten import (
+    DEFAULT_BUDGET_BYTES,
+    IDLE_SECONDS,
+    BuurtIssues,
+    LiveBuurten,
+    microseconds,
+)
 from projections.picture import CLOSED, STATUSES
 from projections.queries import Counts, PictureQueries
 from projections.store import OPEN
@@ -31,6 +46,8 @@ from services.registries import Organisation
 LIVE_STATUSES = frozenset({OPEN, *(s for s in STATUSES if s not in CLOSED)})
 # Bytes of a selection beyond the views it refers to (list slots, tuples), per issue.
 SELECTED_ISSUE_BYTES = 80
+ANSWER_MAX_AGE = 1.0
+ANSWERS_BUDGET_BYTES = 4 * 1024 * 1024
 _encode = msgspec.json.Encoder().encode
 
 
@@ -40,11 +57,11 @@ class Selection:
 
     # (head, opened at in microseconds, tail) of each view shown, in the picture's order.
     views: list[tuple[bytes, int, bytes]]
-    # `],"counts":…,"mine":…,"position":`: the answer after its issues, but for the position.
+    # `],"counts":…,"mine":…,"position":`: what follows the issues, but for the position.
     rest: bytes
 
-    def encoded(self, buurt: str, now: datetime, position: int | None) -> bytes:
-        """The answer at `now`: a `BuurtPicture` as msgspec encodes it."""
+    def encoded(self, buurt: str, now: datetime) -> bytes:
+        """The answer at `now` up to its position: a `BuurtPicture` as msgspec encodes it."""
         now_us = microseconds(now)
         parts = [b'{"buurt":', _encode(buurt), b',"asOf":', _encode(now), b',"issues":[']
         for head, opened_us, tail in self.views:
@@ -52,8 +69,48 @@ class Selection:
             parts += (head, b"%d" % (age // 1_000_000 if age > 0 else 0), tail, b",")
         if self.views:
             parts.pop()
-        parts += (self.rest, _encode(position), b"}")
+        parts.append(self.rest)
         return b"".join(parts)
+
+
+def with_position(answer: bytes, position: int | None) -> bytes:
+    """An answer written up to its position, finished."""
+    return b"".join((answer, _encode(position), b"}"))
+
+
+class RecentAnswers:
+    """The answers written last, by question, each with the selection it was written from."""
+
+    def __init__(
+        self, *, max_age: float = ANSWER_MAX_AGE, budget_bytes: int = ANSWERS_BUDGET_BYTES
+    ) -> None:
+        self.max_age = max_age
+        self.budget_bytes = budget_bytes
+        self.size = 0
+        self._answers: OrderedDict[Hashable, tuple[Selection, float, bytes]] = OrderedDict()
+
+    def get(self, key: Hashable, selection: Selection) -> bytes | None:
+        """The answer kept for `key`, if written from `selection` and young enough."""
+        found = self._answers.get(key)
+        if found is None:
+            return None
+        written_from, written_at, answer = found
+        if written_from is not selection or time.monotonic() - written_at > self.max_age:
+            self._drop(key)
+            return None
+        return answer
+
+    def put(self, key: Hashable, selection: Selection, answer: bytes) -> None:
+        self._drop(key)
+        self._answers[key] = (selection, time.monotonic(), answer)
+        self.size += len(answer)
+        while self.size > self.budget_bytes:
+            self._drop(next(iter(self._answers)))
+
+    def _drop(self, key: Hashable) -> None:
+        found = self._answers.pop(key, None)
+        if found is not None:
+            self.size -= len(found[2])
 
 
 class BuurtAnswers:
@@ -65,11 +122,18 @@ class BuurtAnswers:
         changes: PictureChanges,
         *,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        idle_seconds: float = IDLE_SECONDS,
+        recent: RecentAnswers | None = None,
     ) -> None:
         self.queries = queries
         self.live = LiveBuurten(
-            queries.store, changes, queries.visibility, budget_bytes=budget_bytes
+            queries.store,
+            changes,
+            queries.visibility,
+            budget_bytes=budget_bytes,
+            idle_seconds=idle_seconds,
         )
+        self.recent = recent if recent is not None else RecentAnswers()
 
     async def encoded(
         self,
@@ -82,19 +146,27 @@ class BuurtAnswers:
         as_of: datetime | None = None,
     ) -> bytes:
         """`queries.buurt_issues(…)`, encoded; refused the same way."""
-        if as_of is not None or status not in LIVE_STATUSES:
+        live = None
+        if as_of is None and status in LIVE_STATUSES:
+            self.queries.check_buurt_question(reader, buurt, status)
+            live = await self.live.current(buurt)
+        if live is None:
             picture = await self.queries.buurt_issues(
                 reader, buurt, status=status, owner=owner, category=category, as_of=as_of
             )
             return _encode(picture)
-        self.queries.check_buurt_question(reader, buurt, status)
-        kept, position = await self.live.current(buurt)
+        kept, position = live
         key = (reader, status, owner, category)
         selection: Selection | None = kept.memo.get(key)
         if selection is None:
             selection = self.select(kept, reader, status, owner, category)
             kept.remember(key, selection, len(selection.views) * SELECTED_ISSUE_BYTES)
-        return selection.encoded(buurt, self.queries.clock(), position)
+        answered = (buurt, key)
+        answer = self.recent.get(answered, selection)
+        if answer is None:
+            answer = selection.encoded(buurt, self.queries.clock())
+            self.recent.put(answered, selection, answer)
+        return with_position(answer, position)
 
     def select(
         self,

@@ -12,14 +12,22 @@ answering, the announcements are taken (synchronously, so none slips in
 between) and every issue they name in a kept buurt is read again; the answer's
 position is then the announced one. A dropped announcement (a listener that
 fell behind, `None`) or another generation makes every kept buurt be read
-whole again. Memory is bounded: beyond `budget_bytes` (the encoded views plus an
-estimate of the objects around them) the buurten asked about least recently go.
+whole again.
+
+Memory is bounded by `budget_bytes` (the encoded views plus an estimate of the
+objects around them; one buurt more may be kept while it is being answered).
+To make room, a buurt not asked about for `idle_seconds` goes, least recently
+asked first; when all are in use, a buurt asked about for the first time is
+not kept (`current` says None, the question is answered from the store): a
+round of more buurten than fit would otherwise push out each before it is
+asked again, and every answer would cost a read and encoding, plus the drop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +44,8 @@ from projections.visibility import EncodedView, Visibility
 
 T = TypeVar("T")
 DEFAULT_BUDGET_BYTES = 24 * 1024 * 1024
+# A buurt not asked about for this long may make room for another.
+IDLE_SECONDS = 30.0
 # Changed issues in one buurt beyond which reading the buurt whole is quicker.
 RELOAD_BEYOND = 32
 # Python objects around one issue's encoded views (slots, tuples, strings), measured.
@@ -121,6 +131,7 @@ class BuurtIssues:
     memo: dict[Hashable, Any] = field(default_factory=dict)
     memo_size: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    asked_at: float = field(default_factory=time.monotonic)
     _ordered: list[OpenIssue] | None = None
 
     @property
@@ -192,11 +203,13 @@ class LiveBuurten:
         visibility: Visibility,
         *,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.store = store
         self.changes = changes
         self.visibility = visibility
         self.budget_bytes = budget_bytes
+        self.idle_seconds = idle_seconds
         self._buurten: OrderedDict[str, BuurtIssues] = OrderedDict()
         self._announced: asyncio.Queue[Committed | None] | None = None
         self._listening: Any = None
@@ -210,18 +223,23 @@ class LiveBuurten:
     def __contains__(self, buurt: object) -> bool:
         return buurt in self._buurten
 
-    async def current(self, buurt: str) -> tuple[BuurtIssues, int | None]:
-        """`buurt`'s open issues with every announced commit in them, and the position announced."""
+    async def current(self, buurt: str) -> tuple[BuurtIssues, int | None] | None:
+        """`buurt`'s open issues with every announced commit in them, and the position announced;
+        None when `buurt` is not kept and there is no room for it."""
         if self._announced is None:
             # Listening from the first question on, for as long as the process lives.
             self._listening = self.changes.subscribe()
             self._announced = await self._listening.__aenter__()
             self._generation = await self._read(self.store.current_generation)
+        now = time.monotonic()
         kept = self._buurten.get(buurt)
         if kept is None:
+            if not self._make_room(now):
+                return None
             kept = self._buurten[buurt] = BuurtIssues(buurt)
         else:
             self._buurten.move_to_end(buurt)
+        kept.asked_at = now
         read = False
         async with kept.lock:
             while True:
@@ -240,7 +258,7 @@ class LiveBuurten:
                     position = self.changes.position
                     break
         if read:
-            self._keep_within_budget(kept)
+            self._make_room(now)
         return kept, position
 
     def _take_announcements(self) -> None:
@@ -263,17 +281,21 @@ class LiveBuurten:
     def _rows_by_id(self, ids: Iterable[str]) -> dict[str, IssueRow | None]:
         return {issue_id: self.store.issue(issue_id) for issue_id in ids}
 
-    def _keep_within_budget(self, asked: BuurtIssues) -> None:
+    def _make_room(self, now: float) -> bool:
+        """Drop idle buurten, least recently asked first, until within budget; whether it is."""
         total = self.size
         for code in list(self._buurten):
-            if total <= self.budget_bytes:
-                return
+            if total < self.budget_bytes:
+                break
             kept = self._buurten[code]
-            # One being read or answered by another question stays: it must hear of commits.
-            if kept is asked or kept.lock.locked():
+            if now - kept.asked_at < self.idle_seconds:
+                break  # this and all after it were asked more recently
+            # One being read by another question stays: it must hear of the commits.
+            if kept.lock.locked():
                 continue
             del self._buurten[code]
             total -= kept.size
+        return total < self.budget_bytes
 
     async def _read(self, read: Callable[..., T], *args: Any) -> T:
         if self.store.reads_inline:

@@ -22,7 +22,7 @@ import msgspec
 import pytest
 
 from events.contract import AcceptHandover, Claim, Handover, Location, Reporter
-from projections.answers import BuurtAnswers
+from projections.answers import BuurtAnswers, RecentAnswers
 from projections.changes import QUEUE_LIMIT, PictureChanges
 from projections.queries import PictureQueries
 from projections.runner import ProjectionRunner
@@ -102,7 +102,14 @@ def views(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ViewStore]
 class Picture:
     """The coordination, its projection on `store`, and both ways of answering."""
 
-    def __init__(self, store: ViewStore, *, budget_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        store: ViewStore,
+        *,
+        budget_bytes: int = 16 * 1024 * 1024,
+        idle_seconds: float = 30.0,
+        answers_max_age: float = -1.0,
+    ) -> None:
         self.clock = Clock()
         self.app: Coordination = coordination(POPO, self.clock)
         self.store = store
@@ -117,7 +124,14 @@ class Picture:
             issue_events=lambda issue_id: [],
             clock=lambda: self.moment,
         )
-        self.answers = BuurtAnswers(self.queries, self.changes, budget_bytes=budget_bytes)
+        # Kept answers are not given again unless a test says so: their `asOf` is older.
+        self.answers = BuurtAnswers(
+            self.queries,
+            self.changes,
+            budget_bytes=budget_bytes,
+            idle_seconds=idle_seconds,
+            recent=RecentAnswers(max_age=answers_max_age),
+        )
 
     async def project(self, commit_every: int = 5) -> None:
         """Fold what the coordination stored since the last time, committing every few events."""
@@ -168,7 +182,8 @@ def lonely_neighbour(app: Coordination) -> str:
 async def test_a_vertrouwelijk_issue_shows_its_content_to_whom_need_to_know_says_asked_in_turn(
     views: ViewStore,
 ) -> None:
-    picture = Picture(views)
+    # Answers are kept and given again (for a second): by reader, never to another.
+    picture = Picture(views, answers_max_age=60.0)
     issue_id = lonely_neighbour(picture.app)
     picture.app.receive([("stadgenoot", signal("sg-1", key="containers"))])
     await picture.project()
@@ -225,8 +240,10 @@ async def test_refusals_are_the_plain_answers_refusals(views: ViewStore) -> None
 async def test_a_random_story_in_two_buurten_every_reader_every_question_as_the_plain_answer(
     views: ViewStore, seed: int
 ) -> None:
-    # A small budget too: buurten are dropped and read again along the way.
-    picture = Picture(views, budget_bytes=[16 * 1024 * 1024, 4096, 1][seed % 3])
+    # Small budgets too: buurten are dropped and read again along the way (idle at once),
+    # or the second buurt is never kept (the first one is never idle).
+    budget, idle = [(16 * 1024 * 1024, 30.0), (4096, 0.0), (1, 30.0)][seed % 3]
+    picture = Picture(views, budget_bytes=budget, idle_seconds=idle)
     rnd = random.Random(seed)
     issues: list[str] = []
     for _round in range(8):
@@ -303,3 +320,26 @@ class CountingStore(SQLiteViewStore):
     def issue(self, *args: Any, **kwargs: Any) -> Any:
         self.read["issue"] = self.read.get("issue", 0) + 1
         return super().issue(*args, **kwargs)
+
+
+async def test_a_kept_answer_is_given_again_until_its_buurt_changes_with_the_latest_position(
+    tmp_path: Path,
+) -> None:
+    picture = Picture(SQLiteViewStore(tmp_path / "views.sqlite"), answers_max_age=60.0)
+    picture.app.receive([("woonzorg", signal(f"wz-{n}", key=f"place-{n}")) for n in range(5)])
+    await picture.project()
+    first = msgspec.json.decode(await picture.fast(WOONZORG))
+
+    # A commit elsewhere: the same answer (its asOf too), at the new position.
+    picture.app.receive([("woonzorg", signal("elsewhere", buurt=OTHER_BUURT))])
+    await picture.project()
+    again = msgspec.json.decode(await picture.fast(WOONZORG))
+    assert again["position"] == picture.changes.position > first["position"]
+    assert {**again, "position": None} == {**first, "position": None}
+
+    # A commit here: written afresh, as of now.
+    picture.app.handle("stadgenoot", "claim", Claim(issue_id=first["issues"][0]["id"]))
+    await picture.project()
+    assert await picture.fast(WOONZORG) == await picture.plain(WOONZORG)
+    # Another reader's question is its own.
+    assert await picture.fast(STADGENOOT) == await picture.plain(STADGENOOT)
