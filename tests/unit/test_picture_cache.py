@@ -1,56 +1,45 @@
-"""The HTTP API's cache of encoded live pictures: never older than the last commit."""
+"""Kept answers (`RecentAnswers`): given again only from the same selection, and only briefly.
+
+A selection is what one reader sees of one state of a buurt (`projections.answers`);
+a change in the buurt, or another reader, is another selection, so its answer
+must be written afresh.
+"""
 
 from __future__ import annotations
 
 import time
 
-from projections.changes import PictureChanges
-from projections.runner import Committed
-from services.http.picture_cache import PictureCache
+from projections.answers import RecentAnswers, Selection
 
 
-def commit(changes: PictureChanges, position: int) -> None:
-    changes.publish(Committed(generation=1, position=position, rows=[]))
+def selection() -> Selection:
+    return Selection(views=[], rest=b'],"counts":{"byStatus":{},"byCategory":{}},"mine":[]')
 
 
-def test_an_answer_is_served_again_until_the_next_commit() -> None:
-    changes = PictureChanges()
-    commit(changes, 7)
-    cache = PictureCache(changes)
+def test_an_answer_is_given_again_only_for_the_selection_it_was_written_from() -> None:
+    recent = RecentAnswers()
+    woonzorg, stadgenoot = selection(), selection()
+    recent.put("question", woonzorg, b"woonzorg's answer")
+    assert recent.get("question", woonzorg) == b"woonzorg's answer"
 
-    # Read at position 7, the picture is still at 7: served from the cache.
-    cache.put(("woonzorg", "BU0363FF03"), 7, b"picture at 7")
-    assert cache.get(("woonzorg", "BU0363FF03")) == b"picture at 7"
-    # Per reader: another organisation's answer is not this one.
-    assert cache.get(("stadgenoot", "BU0363FF03")) is None
-
-    # A commit: the answer is stale, and gone.
-    commit(changes, 8)
-    assert cache.get(("woonzorg", "BU0363FF03")) is None
+    # Asked with another selection (the buurt changed, or it is another reader's): not given.
+    assert recent.get("question", stadgenoot) is None
+    # And gone: the selection it was written from will not come back.
+    assert recent.get("question", woonzorg) is None
+    assert recent.size == 0
 
 
-def test_an_answer_read_at_another_position_than_the_latest_is_not_kept() -> None:
-    changes = PictureChanges()
-    commit(changes, 8)
-    cache = PictureCache(changes)
-
-    # Read just before the commit of 8 was announced, or of an empty log: not kept.
-    cache.put("question", 7, b"picture at 7")
-    cache.put("other", None, b"empty picture")
-    assert cache.get("question") is None and cache.get("other") is None
-
-
-def test_answers_age_out_and_only_so_many_are_kept() -> None:
-    changes = PictureChanges()
-    commit(changes, 1)
-    cache = PictureCache(changes, max_age=0.05, max_entries=2)
-
-    cache.put("a", 1, b"a")
-    cache.put("b", 1, b"b")
-    cache.put("c", 1, b"c")
+def test_answers_age_out_and_only_so_many_bytes_are_kept() -> None:
+    recent = RecentAnswers(max_age=0.05, budget_bytes=10)
+    a, b, c = selection(), selection(), selection()
+    recent.put("a", a, b"aaaa")
+    recent.put("b", b, b"bbbb")
+    recent.put("c", c, b"cccc")
     # The oldest made way.
-    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, b"b", b"c")
+    assert (recent.get("a", a), recent.get("b", b), recent.get("c", c)) == (None, b"bbbb", b"cccc")
+    assert recent.size == 8
 
-    # After max_age, even without a commit, an answer is read afresh.
+    # After max_age, even from the same selection, an answer is written afresh.
     time.sleep(0.06)
-    assert cache.get("b") is None
+    assert recent.get("b", b) is None
+    assert recent.size == 4
