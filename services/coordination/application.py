@@ -350,6 +350,8 @@ class Coordination(IssueCommands):
                     except BaseException:
                         self._mark_stale(issue.id for issue, _ in chunk)
                         raise
+                    for issue, _ in chunk:
+                        self.open_issues.put(issue)
                     escalated += [issue.id for issue, _ in chunk]
             raise Conflict(f"escalation kept clashing with other writers ({MAX_ATTEMPTS} attempts)")
 
@@ -360,7 +362,7 @@ class Coordination(IssueCommands):
 
     def _overdue(self, at: datetime) -> list[tuple[Issue, datetime]]:
         overdue = []
-        for issue in self.open_issues:
+        for issue in self.open_issues.maybe_overdue():
             category = self.categories.get(issue.category)
             if category is None:  # no longer in the registry: no target to miss
                 continue

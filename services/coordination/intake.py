@@ -67,8 +67,9 @@ def signal_record(organisation: str, signal: Signal) -> SignalRecord:
 class IntakePlan:
     """One attempt at processing some signals at `at`: the issues they open or change.
 
-    Works on the held open issues in place; after a failed save, the caller
-    reloads `changed_open_issues`. After a successful one, `commit()`.
+    Works on copies of the held open issues; after a successful save, `commit()`
+    holds them as changed. After a failed one, the caller reloads
+    `changed_open_issues` (a pipelined plan is committed before its save).
     """
 
     def __init__(
@@ -126,9 +127,11 @@ class IntakePlan:
         if opened_here is not None:
             return opened_here
         issue = self.open_issues.match(buurt, category, location_key, self.at, self.window)
-        if issue is not None:
-            self.changed_open_issues.add(issue.id)
-        return issue
+        if issue is None:
+            return None
+        self.changed_open_issues.add(issue.id)
+        # The same issue again in this plan: the copy that has its earlier signals.
+        return self.issues.get(issue.id, issue)
 
     def commit(self) -> None:
         """The save succeeded: the open issues hold what was saved."""

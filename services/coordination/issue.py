@@ -116,8 +116,8 @@ class Issue(StrAggregate):
         self.location_key = signal.location.key if signal.location else None
         self.opened_at = at
         self.opened_by = organisation
-        self.signals: list[SignalRecord] = [signal]
-        self.absorbed_signal_count = 0
+        # Counted, not kept: the signals' content is in the log and the picture.
+        self.signal_count = 1
         self.reporters: set[str] = {organisation}
         self.owner: str | None = None
         self.owned_since: datetime | None = None
@@ -143,10 +143,6 @@ class Issue(StrAggregate):
     @property
     def is_open(self) -> bool:
         return self.closed_as is None
-
-    @property
-    def signal_count(self) -> int:
-        return len(self.signals) + self.absorbed_signal_count
 
     def matches(
         self, buurt: str, category: str, location_key: str | None, at: datetime, window: timedelta
@@ -196,7 +192,7 @@ class Issue(StrAggregate):
         signal: SignalRecord
 
         def apply(self, issue: Issue) -> None:
-            issue.signals.append(self.signal)
+            issue.signal_count += 1
             issue.reporters.add(self.organisation)
             issue.last_changed_at = self.at
 
@@ -344,7 +340,7 @@ class Issue(StrAggregate):
         reporters: list[str]
 
         def apply(self, issue: Issue) -> None:
-            issue.absorbed_signal_count += self.signal_count
+            issue.signal_count += self.signal_count
             issue.reporters.update(self.reporters)
             issue.last_changed_at = self.at
 

@@ -2,9 +2,14 @@
 
 Rebuilt on start by following the event log from its beginning, and kept
 current by following it further (`follow`) and by the application's own saves
-(`put`). It holds the Issue aggregates themselves, so matching, attaching and
-escalating read nothing from the store. A stale one costs a concurrency clash
-when it is saved (the store refuses a version that exists), never a wrong write.
+(`put`). It holds each open issue's state compactly (`HeldIssue`: what the
+rules need, no signal content), so matching, attaching and escalating read
+nothing from the store; `get` makes the `Issue` aggregate to act on. A stale
+one costs a concurrency clash when it is saved (the store refuses a version
+that exists), never a wrong write.
+
+Idempotency is not kept here: a re-sent signal clashes with its receipt in the
+store (`Receipt`), however late it comes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
+from services.coordination.held_issue import HeldIssue
 from services.coordination.issue import Issue
 
 # (buurt, category, location key): signals about one place attach to one issue.
@@ -27,17 +33,25 @@ class OpenIssues:
     """Open issues by id, and the ids of those with a location key by place."""
 
     def __init__(self) -> None:
-        self._issues: dict[str, Issue] = {}
+        self._issues: dict[str, HeldIssue] = {}
         self._at_place: dict[Place, list[str]] = {}
 
     def __len__(self) -> int:
         return len(self._issues)
 
     def __iter__(self) -> Iterator[Issue]:
-        return iter(list(self._issues.values()))
+        """Every open issue, as an aggregate (made for the occasion: for tests and tools)."""
+        return (held.issue() for held in list(self._issues.values()))
 
     def get(self, issue_id: str) -> Issue | None:
-        return self._issues.get(issue_id)
+        """The open issue `issue_id` as an aggregate to act on; None if not held."""
+        held = self._issues.get(issue_id)
+        return None if held is None else held.issue()
+
+    def maybe_overdue(self) -> Iterator[Issue]:
+        """The open issues `Issue.is_overdue` may hold for: unowned, not escalated."""
+        candidates = [held for held in self._issues.values() if held.may_be_overdue]
+        return (held.issue() for held in candidates)
 
     def match(
         self, buurt: str, category: str, location_key: str | None, at: datetime, window: timedelta
@@ -51,10 +65,7 @@ class OpenIssues:
         ids = self._at_place.get((buurt, category, location_key))
         if not ids:
             return None
-        if len(ids) == 1:  # the usual case
-            only = self._issues[ids[0]]
-            return only if only.matches(buurt, category, location_key, at, window) else None
-        here = (self._issues[i] for i in ids)
+        here = (self._issues[i].issue() for i in ids)
         matching = [i for i in here if i.matches(buurt, category, location_key, at, window)]
         return max(matching, key=lambda issue: issue.last_changed_at, default=None)
 
@@ -66,15 +77,20 @@ class OpenIssues:
         if not issue.is_open:
             self.forget(issue.id)
             return
-        if known is None and issue.location_key is not None:
-            self._at_place.setdefault(_place(issue), []).append(issue.id)
-        self._issues[issue.id] = issue
+        held = HeldIssue.of(issue)
+        if known is None:
+            place = held.place
+            if place is not None:
+                self._at_place.setdefault(place, []).append(held.id)
+        self._issues[held.id] = held
 
     def forget(self, issue_id: str) -> None:
-        issue = self._issues.pop(issue_id, None)
-        if issue is None or issue.location_key is None:
+        held = self._issues.pop(issue_id, None)
+        if held is None:
             return
-        place = _place(issue)
+        place = held.place
+        if place is None:
+            return
         ids = self._at_place[place]
         ids.remove(issue_id)
         if not ids:
@@ -109,13 +125,8 @@ class OpenIssues:
             elif isinstance(event, Issue.IssueReopened):
                 self.reload(event.originator_id, load)
         elif event.originator_version == known.version + 1:
-            changed = event.mutate(known)
+            changed = event.mutate(known.issue())
             assert isinstance(changed, Issue)
             self.put(changed)
         elif event.originator_version > known.version:
             self.reload(event.originator_id, load)
-
-
-def _place(issue: Issue) -> Place:
-    assert issue.location_key is not None
-    return (issue.buurt, issue.category, issue.location_key)
