@@ -13,6 +13,11 @@ at the moment that answer arrived. Latency = that moment - the moment before
 its publish. The clients' own round trip is printed beside it: the
 measurement's resolution, and the baseline a poll could not beat.
 
+Then, per stage, where the probes' time went (`bench.freshness_stages`): to
+INTAKE, to intake's fetch, to EVENTS, to the projection's commit, to the HTTP
+answer, each from the moment the system itself recorded (stream times, the
+intake log, the view position).
+
 Goal: p99 <= 250 ms.
 """
 
@@ -31,6 +36,15 @@ from pathlib import Path
 import nats
 
 from bench.eventlog import ORGS
+from bench.freshness_stages import (
+    CommitWatcher,
+    ProbeTimes,
+    batch_of,
+    batch_summary,
+    event_times,
+    intake_times,
+    stage_table,
+)
 from bench.query import Connection
 from bench.system import Buurtbeeld
 
@@ -44,17 +58,20 @@ def probe_buurt(n: int) -> str:
     return f"BU0363{n:04d}"
 
 
-Published = tuple[list[tuple[int, int, float]], int, float]
+# (probe, k, published at, signal number, INTAKE sequence)
+Probe = tuple[int, int, float, int, int]
+Published = tuple[list[Probe], int, float]
 
 
 def publish(url: str, rate: int, seconds: float, out: Queue[Published]) -> None:
     """The partner: `rate` signals/s for `seconds`. Puts on `out` the probes
-    (probe, k, published at), how many signals it published and in how long."""
+    (`Probe`), how many signals it published and in how long."""
 
     async def run() -> Published:
         nc = await nats.connect(url)
         js = nc.jetstream(timeout=30)
-        probes: list[tuple[int, int, float]] = []
+        probes: list[Probe] = []
+        sequences: dict[int, int] = {}  # signal number -> INTAKE sequence
         counts = [0] * PROBES
         tick = 0.01
         per_tick = max(1, int(rate * tick))
@@ -84,18 +101,20 @@ def publish(url: str, rate: int, seconds: float, out: Queue[Published]) -> None:
                     }
                 ).encode()
                 at = time.time()
-                pending.append(
-                    asyncio.ensure_future(
-                        js.publish(
-                            f"intake.{org}.signals",
-                            body,
-                            headers={"Nats-Msg-Id": f"{org}/fresh-{n}"},
-                        )
+                ack = asyncio.ensure_future(
+                    js.publish(
+                        f"intake.{org}.signals",
+                        body,
+                        headers={"Nats-Msg-Id": f"{org}/fresh-{n}"},
                     )
                 )
+                pending.append(ack)
                 if probe >= 0:
                     counts[probe] += 1
-                    probes.append((probe, counts[probe], at))
+                    probes.append((probe, counts[probe], at, n, 0))
+                    ack.add_done_callback(
+                        lambda done, n=n: sequences.__setitem__(n, done.result().seq)
+                    )
             next_tick = started + tick * (n // per_tick)
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
             if len(pending) > 2000:
@@ -104,7 +123,7 @@ def publish(url: str, rate: int, seconds: float, out: Queue[Published]) -> None:
         await asyncio.gather(*pending)
         elapsed = time.monotonic() - started
         await nc.close()
-        return probes, n, elapsed
+        return [(p, k, at, i, sequences.get(i, 0)) for p, k, at, i, _ in probes], n, elapsed
 
     out.put(asyncio.run(run()))
 
@@ -158,25 +177,44 @@ def main() -> None:
         partner = Process(target=publish, args=(system.nats_url, args.rate, args.seconds, out))
         polls: list[Poll] = []
         until = time.time() + args.seconds + 5
+        watcher = CommitWatcher(system.data_dir / "views.sqlite")
+        watcher.start()
         partner.start()
 
         async def pollers() -> None:
             await asyncio.gather(*(poll(system.http_port, p, until, polls) for p in range(PROBES)))
 
         asyncio.run(pollers())
+        watcher.stop()
         probes, published, publishing = out.get()
         partner.join()
         system.drain_log()
+        stored_in_intake = asyncio.run(intake_times(system.nats_url, (p[4] for p in probes)))
+        probe_subjects = {f"events.{probe_buurt(p)}" for p in range(PROBES)}
+        stored_in_events = asyncio.run(
+            event_times(system.nats_url, lambda s: s.rpartition(".issue.")[0] in probe_subjects)
+        )
+        records = list(system.records)
     latencies, missing = [], 0
     by_probe: dict[int, list[Poll]] = {}
     for p in polls:
         by_probe.setdefault(p.probe, []).append(p)
-    for probe, k, published_at in probes:
+    batch = batch_of(records)
+    timed: list[ProbeTimes] = []
+    for probe, k, published_at, number, sequence in probes:
         seen = next((p.answered_at for p in by_probe[probe] if p.count >= k), None)
         if seen is None:
             missing += 1
         else:
             latencies.append((seen - published_at) * 1000)
+        times = ProbeTimes(published_at, intake_stored=stored_in_intake.get(sequence), visible=seen)
+        fetched = batch(sequence)
+        times.fetched = fetched.get("received_at") if fetched else None
+        stored = stored_in_events.get(f"fresh-{number}")
+        if stored is not None:
+            times.events_stored = stored[0]
+            times.committed = watcher.committed_at(stored[1])
+        timed.append(times)
     round_trips = [p.round_trip_ms for p in polls]
     print(
         f"\n{published:,} signals published on INTAKE in {publishing:.1f}s "
@@ -194,6 +232,10 @@ def main() -> None:
             f"| {what} | {len(values):,} | {percentile(values, 50):.1f} | "
             f"{percentile(values, 90):.1f} | {percentile(values, 99):.1f} | {max(values):.1f} |"
         )
+    print()
+    print(stage_table(timed))
+    print()
+    print(batch_summary(records))
     p99 = percentile(latencies, 99)
     verdict = "meets" if p99 <= GOAL_P99_MS and not missing else "MISSES"
     print(f"\nfreshness p99 {p99:.1f} ms ({verdict} goal: p99 <= {GOAL_P99_MS:g} ms)")

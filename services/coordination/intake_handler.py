@@ -69,8 +69,12 @@ class IntakeConsumer:
         self.failures = 0  # failed saves in a row
 
     async def receive(self, messages: Sequence[Msg], js: JetStreamContext) -> None:
-        """Process `messages`; ack them, or nak them all for a later retry. Never raises."""
-        started = time.monotonic()
+        """Process `messages`; ack them, or nak them all for a later retry. Never raises.
+
+        Its log line says when (wall clock) the batch came and was stored, so a
+        signal's way through intake can be timed against the streams' own times.
+        """
+        started, received_at = time.monotonic(), time.time()
         try:
             if self.tracked is None:
                 recorded = await anyio.to_thread.run_sync(
@@ -99,6 +103,7 @@ class IntakeConsumer:
             log.exception("intake.failed", **_batch_context(messages))
             await self._retry_later(messages, error=f"{type(e).__name__}: {e}")
             return
+        stored_at = time.time()
         self.failures = 0
         if tracking is not None:
             self.tracked = max(self.tracked, tracking.notification_id)
@@ -120,6 +125,8 @@ class IntakeConsumer:
             **_counts(outcomes),
             tracked=tracking.notification_id if tracking else None,
             seconds=round(time.monotonic() - started, 4),
+            received_at=round(received_at, 4),
+            stored_at=round(stored_at, 4),
         )
 
     async def _tracking(
