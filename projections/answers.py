@@ -78,6 +78,16 @@ def with_position(answer: bytes, position: int | None) -> bytes:
     return b"".join((answer, _encode(position), b"}"))
 
 
+@dataclass(slots=True)
+class _Written:
+    selection: Selection
+    written_at: float
+    # Up to the position, and finished at the position last asked (the same bytes again).
+    answer: bytes
+    position: int | None = None
+    finished: bytes = b""
+
+
 class RecentAnswers:
     """The answers written last, by question, each with the selection it was written from."""
 
@@ -87,30 +97,38 @@ class RecentAnswers:
         self.max_age = max_age
         self.budget_bytes = budget_bytes
         self.size = 0
-        self._answers: OrderedDict[Hashable, tuple[Selection, float, bytes]] = OrderedDict()
+        self._answers: OrderedDict[Hashable, _Written] = OrderedDict()
 
-    def get(self, key: Hashable, selection: Selection) -> bytes | None:
-        """The answer kept for `key`, if written from `selection` and young enough."""
-        found = self._answers.get(key)
-        if found is None:
+    def get(self, key: Hashable, selection: Selection, position: int | None) -> bytes | None:
+        """The answer kept for `key`, finished at `position`, if written from `selection` and
+        young enough; asked again at the same position, the same bytes (no copy)."""
+        written = self._answers.get(key)
+        if written is None:
             return None
-        written_from, written_at, answer = found
-        if written_from is not selection or time.monotonic() - written_at > self.max_age:
+        if (
+            written.selection is not selection
+            or time.monotonic() - written.written_at > self.max_age
+        ):
             self._drop(key)
             return None
-        return answer
+        if not written.finished or written.position != position:
+            finished = with_position(written.answer, position)
+            self.size += len(finished) - len(written.finished)
+            written.finished, written.position = finished, position
+        return written.finished
 
     def put(self, key: Hashable, selection: Selection, answer: bytes) -> None:
+        """Keep `answer`, written from `selection` up to its position."""
         self._drop(key)
-        self._answers[key] = (selection, time.monotonic(), answer)
+        self._answers[key] = _Written(selection, time.monotonic(), answer)
         self.size += len(answer)
         while self.size > self.budget_bytes:
             self._drop(next(iter(self._answers)))
 
     def _drop(self, key: Hashable) -> None:
-        found = self._answers.pop(key, None)
-        if found is not None:
-            self.size -= len(found[2])
+        written = self._answers.pop(key, None)
+        if written is not None:
+            self.size -= len(written.answer) + len(written.finished)
 
 
 class BuurtAnswers:
@@ -162,11 +180,12 @@ class BuurtAnswers:
             selection = self.select(kept, reader, status, owner, category)
             kept.remember(key, selection, len(selection.views) * SELECTED_ISSUE_BYTES)
         answered = (buurt, key)
-        answer = self.recent.get(answered, selection)
+        answer = self.recent.get(answered, selection, position)
         if answer is None:
-            answer = selection.encoded(buurt, self.queries.clock())
-            self.recent.put(answered, selection, answer)
-        return with_position(answer, position)
+            written = selection.encoded(buurt, self.queries.clock())
+            self.recent.put(answered, selection, written)
+            answer = with_position(written, position)
+        return answer
 
     def select(
         self,

@@ -19,13 +19,17 @@ def selection() -> Selection:
 def test_an_answer_is_given_again_only_for_the_selection_it_was_written_from() -> None:
     recent = RecentAnswers()
     woonzorg, stadgenoot = selection(), selection()
-    recent.put("question", woonzorg, b"woonzorg's answer")
-    assert recent.get("question", woonzorg) == b"woonzorg's answer"
+    recent.put("question", woonzorg, b'{"answer":"woonzorg\'s","position":')
+    at_7 = recent.get("question", woonzorg, 7)
+    assert at_7 == b'{"answer":"woonzorg\'s","position":7}'
+    # At the same position, the same bytes; at a later one (a commit elsewhere), finished anew.
+    assert recent.get("question", woonzorg, 7) is at_7
+    assert recent.get("question", woonzorg, 9) == b'{"answer":"woonzorg\'s","position":9}'
 
     # Asked with another selection (the buurt changed, or it is another reader's): not given.
-    assert recent.get("question", stadgenoot) is None
+    assert recent.get("question", stadgenoot, 9) is None
     # And gone: the selection it was written from will not come back.
-    assert recent.get("question", woonzorg) is None
+    assert recent.get("question", woonzorg, 9) is None
     assert recent.size == 0
 
 
@@ -36,10 +40,11 @@ def test_answers_age_out_and_only_so_many_bytes_are_kept() -> None:
     recent.put("b", b, b"bbbb")
     recent.put("c", c, b"cccc")
     # The oldest made way.
-    assert (recent.get("a", a), recent.get("b", b), recent.get("c", c)) == (None, b"bbbb", b"cccc")
+    assert recent.get("a", a, 1) is None
     assert recent.size == 8
+    assert (recent.get("b", b, 1), recent.get("c", c, 1)) == (b"bbbb1}", b"cccc1}")
 
     # After max_age, even from the same selection, an answer is written afresh.
     time.sleep(0.06)
-    assert recent.get("b", b) is None
-    assert recent.size == 4
+    assert recent.get("b", b, 1) is None
+    assert recent.size == len(b"cccc") + len(b"cccc1}")
