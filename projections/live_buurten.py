@@ -10,9 +10,11 @@ hundred, and a commit elsewhere costs nothing here.
 Current means: every commit announced before the answer is in it. Before
 answering, the announcements are taken (synchronously, so none slips in
 between) and every issue they name in a kept buurt is read again; the answer's
-position is then the announced one. A dropped announcement (a listener that
-fell behind, `None`) or another generation makes every kept buurt be read
-whole again.
+position is then the announced one. (Only the announced rows' buurt and id
+are used, which never change: the rows are the runner's own objects, which it
+goes on folding events into before the next commit.) A dropped announcement (a
+listener that fell behind, `None`) or another generation makes every kept buurt
+be read whole again.
 
 Memory is bounded by `budget_bytes` (the encoded views plus an estimate of the
 objects around them; one buurt more may be kept while it is being answered).
