@@ -42,6 +42,7 @@ from bench.freshness_stages import (
     batch_of,
     batch_summary,
     event_times,
+    gc_summary,
     intake_times,
     stage_table,
 )
@@ -236,6 +237,7 @@ def main() -> None:
     print(stage_table(timed))
     print()
     print(batch_summary(records))
+    print(gc_summary(records))
     p99 = percentile(latencies, 99)
     verdict = "meets" if p99 <= GOAL_P99_MS and not missing else "MISSES"
     print(f"\nfreshness p99 {p99:.1f} ms ({verdict} goal: p99 <= {GOAL_P99_MS:g} ms)")

@@ -225,3 +225,13 @@ def batch_summary(records: Sequence[dict[str, Any]]) -> str:
         f"ms per batch (fetched -> acked) p50 {percentile(seconds, 50):.1f}, "
         f"p99 {percentile(seconds, 99):.1f}, max {max(seconds):.1f}"
     )
+
+
+def gc_summary(records: Sequence[dict[str, Any]]) -> str:
+    pauses = [float(r["seconds"]) * 1000 for r in records if r.get("event") == "gc.pause"]
+    if not pauses:
+        return "garbage collector: no pause of 10 ms or more"
+    return (
+        f"garbage collector: {len(pauses)} pauses of 10 ms or more, "
+        f"longest {max(pauses):.0f} ms, {sum(pauses):.0f} ms in all"
+    )

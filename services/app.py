@@ -28,6 +28,7 @@ from services.coordination.application import Coordination
 from services.coordination.service import coordination_service
 from services.dashboard import dashboard_routes
 from services.demo import seed_demo
+from services.gc_pauses import freeze_start_up, long_collections_logged
 from services.http.context import HttpContext
 from services.http.server import bind_http_socket, http_server
 from services.nats_lifecycle import nats_connection, nats_server
@@ -80,9 +81,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
     A `stop` during start-up abandons the start and stops what already runs.
     """
+    async with long_collections_logged():
+        await _run(settings, stop)
+    log.info("buurtbeeld.stopped")
+
+
+async def _run(settings: Settings, stop: asyncio.Event) -> None:
     async with AsyncExitStack() as components:
         running = await unless_stopped(stop, _start(components, settings))
         if running is not None:
+            freeze_start_up()
             log.info(
                 "buurtbeeld.ready",
                 nats_url=redact_credentials(running.nats_url),
@@ -103,7 +111,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     note="open the dashboard and log in with this token (shown only this once)",
                 )
             await stop.wait()
-    log.info("buurtbeeld.stopped")
 
 
 async def _start(components: AsyncExitStack, settings: Settings) -> Running:

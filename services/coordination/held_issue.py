@@ -3,7 +3,7 @@
 The index keeps tens of thousands of open issues for as long as the service
 runs. A whole `Issue` aggregate is an object with an instance dict, a set of
 reporters and a list of pending events, and repeats strings every issue shares
-(buurt, category, organisations). A `HeldIssue` has the same state in slots,
+(buurt, category, organisations). A `HeldIssue` has the same state in a tuple,
 its strings interned, its reporters a tuple, and equal timestamps stored once;
 `issue()` makes the aggregate again, exactly as it was (the unit tests compare
 their `vars`), for intake and escalation to act on.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from typing import NamedTuple
 
 from services.coordination.issue import Issue, Status
 
@@ -30,30 +31,9 @@ def _shared(value: datetime | None, candidate: datetime | None) -> datetime | No
     return value
 
 
-class HeldIssue:
-    """The state of one `Issue`, as it is after its last stored event."""
-
-    __slots__ = (
-        "buurt",
-        "category",
-        "closed_as",
-        "created_on",
-        "escalated",
-        "handover_to",
-        "id",
-        "last_changed_at",
-        "location_key",
-        "modified_on",
-        "opened_at",
-        "opened_by",
-        "owned_since",
-        "owner",
-        "reporters",
-        "sensitivity",
-        "signal_count",
-        "unowned_since",
-        "version",
-    )
+class HeldIssue(NamedTuple):
+    """The state of one `Issue`, as it is after its last stored event (immutable:
+    a change is a new one)."""
 
     id: str
     version: int
@@ -78,27 +58,30 @@ class HeldIssue:
     @classmethod
     def of(cls, issue: Issue) -> HeldIssue:
         """`issue` without its pending events (held issues are saved ones)."""
-        held = cls.__new__(cls)
-        held.id = issue.id
-        held.version = issue.version
-        held.last_changed_at = issue.last_changed_at
-        held.opened_at = _shared(issue.opened_at, issue.last_changed_at)  # type: ignore[assignment]
-        held.created_on = _shared(issue.created_on, held.opened_at)  # type: ignore[assignment]
-        held.modified_on = _shared(issue.modified_on, held.last_changed_at)  # type: ignore[assignment]
-        held.unowned_since = _shared(issue.unowned_since, held.last_changed_at)
-        held.owned_since = _shared(issue.owned_since, held.last_changed_at)
-        held.buurt = sys.intern(issue.buurt)
-        held.category = sys.intern(issue.category)
-        held.sensitivity = sys.intern(issue.sensitivity)
-        held.location_key = _intern(issue.location_key)
-        held.opened_by = sys.intern(issue.opened_by)
-        held.signal_count = issue.signal_count
-        held.reporters = tuple(sorted(sys.intern(r) for r in issue.reporters))
-        held.owner = _intern(issue.owner)
-        held.handover_to = _intern(issue.handover_to)
-        held.escalated = issue.escalated
-        held.closed_as = issue.closed_as
-        return held
+        changed = issue.last_changed_at
+        opened_at = _shared(issue.opened_at, changed)
+        assert opened_at is not None
+        return cls(
+            id=issue.id,
+            version=issue.version,
+            created_on=_shared(issue.created_on, opened_at) or opened_at,
+            modified_on=_shared(issue.modified_on, changed) or changed,
+            buurt=sys.intern(issue.buurt),
+            category=sys.intern(issue.category),
+            sensitivity=sys.intern(issue.sensitivity),
+            location_key=_intern(issue.location_key),
+            opened_at=opened_at,
+            opened_by=sys.intern(issue.opened_by),
+            signal_count=issue.signal_count,
+            reporters=tuple(sorted(sys.intern(r) for r in issue.reporters)),
+            owner=_intern(issue.owner),
+            owned_since=_shared(issue.owned_since, changed),
+            unowned_since=_shared(issue.unowned_since, changed),
+            handover_to=_intern(issue.handover_to),
+            escalated=issue.escalated,
+            closed_as=issue.closed_as,
+            last_changed_at=changed,
+        )
 
     def issue(self) -> Issue:
         """The aggregate again, at this version, with no pending events."""

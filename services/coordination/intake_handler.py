@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 import structlog
@@ -47,6 +48,18 @@ ACK_TIMEOUT = 5.0
 
 # Sends `body` on the core NATS `subject`.
 Publish = Callable[[str, bytes], Awaitable[None]]
+# Calls a blocking function with its arguments and awaits its result.
+Call = Callable[..., Awaitable[Any]]
+
+
+async def in_worker_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)` in a worker thread: the event loop it is awaited on goes on."""
+    return await anyio.to_thread.run_sync(function, *args)
+
+
+async def right_here(function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)` on the loop's own thread, for a loop that has nothing else to do."""
+    return function(*args)
 
 
 @dataclass(frozen=True)
@@ -60,11 +73,17 @@ class Delivery:
 
 
 class IntakeConsumer:
-    """Processes the batches the INTAKE pull consumer delivers. One batch at a time."""
+    """Processes the batches the INTAKE pull consumer delivers. One batch at a time.
 
-    def __init__(self, coordination: Coordination, publish: Publish) -> None:
+    `call` runs the application's blocking work (by default in a worker thread).
+    """
+
+    def __init__(
+        self, coordination: Coordination, publish: Publish, call: Call = in_worker_thread
+    ) -> None:
         self.coordination = coordination
         self.publish = publish
+        self.call = call
         self.tracked: int | None = None  # the recorded position, read on the first batch
         self.failures = 0  # failed saves in a row
 
@@ -77,7 +96,7 @@ class IntakeConsumer:
         started, received_at = time.monotonic(), time.time()
         try:
             if self.tracked is None:
-                recorded = await anyio.to_thread.run_sync(
+                recorded = await self.call(
                     self.coordination.recorder.max_tracking_id, TRACKING_NAME
                 )
                 self.tracked = recorded or 0
@@ -93,7 +112,7 @@ class IntakeConsumer:
             )
             reads = [(d, read_signal(d.body)) for d in fresh]
             readable = [(d, read) for d, read in reads if isinstance(read, Signal)]
-            outcomes = await anyio.to_thread.run_sync(
+            outcomes: list[Outcome] = await self.call(
                 self.coordination.receive, [(d.organisation, s) for d, s in readable], tracking
             )
         except (Conflict, OperationalError) as e:

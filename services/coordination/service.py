@@ -3,8 +3,9 @@
 `coordination_service` is an async context manager, as every component of the
 composition root: entering it rebuilds the application from the event log,
 makes sure of the INTAKE consumer, starts the FastStream broker (commands,
-rejections), the intake pull loop and the escalation scheduler; leaving it stops
-them in reverse order, letting the batch and commands in hand finish.
+rejections), the intake pull loop (on its own thread, `IntakeThread`) and the
+escalation scheduler; leaving it stops them in reverse order, letting the batch
+and commands in hand finish.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from services.coordination.application import Coordination
 from services.coordination.broker import COMMANDS_HANDLER, GRACEFUL_TIMEOUT, build_broker
 from services.coordination.command_handler import CommandHandler
 from services.coordination.escalation import escalate_periodically
-from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM, IntakeConsumer
-from services.coordination.intake_pull import IntakePuller, ensure_intake_consumer
+from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM
+from services.coordination.intake_pull import ensure_intake_consumer
+from services.coordination.intake_thread import IntakeThread
 from services.registries import Registries
 
 log = structlog.get_logger(__name__)
@@ -63,10 +65,10 @@ async def coordination_service(
             js = (await edge.broker.connect()).jetstream(timeout=nats_timeout)
             await ensure_intake_consumer(js, nats_timeout)
             await edge.broker.start()
-            intake = IntakePuller(
-                js, IntakeConsumer(coordination, edge.publish_rejection), nats_timeout
+            intake = IntakeThread(
+                nats_url.split(","), coordination, edge.publish_rejection, nats_timeout
             )
-            intake.start()
+            await intake.start()
             escalation = asyncio.create_task(
                 escalate_periodically(coordination, escalation_interval)
             )
