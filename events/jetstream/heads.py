@@ -23,24 +23,30 @@ class Head(NamedTuple):
 
 
 class Heads:
-    """A bounded, least-recently-used map of subject to head."""
+    """A bounded, least-recently-used map of subject to head.
+
+    Held as plain tuples of two ints, which the garbage collector stops
+    tracking once it has seen them: a hundred thousand heads add nothing to
+    its walks of the heap (a `Head`, a tuple subclass, stays tracked).
+    """
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
-        self._heads: OrderedDict[str, Head] = OrderedDict()
+        self._heads: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
     def get(self, subject: str) -> Head | None:
         head = self._heads.get(subject)
-        if head is not None:
-            self._heads.move_to_end(subject)
-        return head
+        if head is None:
+            return None
+        self._heads.move_to_end(subject)
+        return Head(*head)
 
     def advance(self, subject: str, head: Head) -> None:
         """Remember `head`, unless a later one is already known."""
         known = self._heads.get(subject)
-        if known is not None and known.sequence >= head.sequence:
+        if known is not None and known[0] >= head.sequence:
             return
-        self._heads[subject] = head
+        self._heads[subject] = (head.sequence, head.position)
         self._heads.move_to_end(subject)
         if len(self._heads) > self._capacity:
             self._heads.popitem(last=False)
@@ -58,10 +64,13 @@ class KnownEvents:
 
 
 class EventCache:
-    """The events this process has read or written, per subject, bounded.
+    """The events this process has read (and written after), per subject, bounded.
 
     The stream is immutable, so what was read stays true; a read only has to
-    ask the server for what came after `KnownEvents.sequence`.
+    ask the server for what came after `KnownEvents.sequence`. A subject is
+    cached once it is read: what is only ever written (receipts, most of what
+    intake opens) would fill the cache, and the garbage collector's walks,
+    with events nobody reads back.
     """
 
     def __init__(self, max_events: int = 500_000) -> None:
@@ -84,12 +93,11 @@ class EventCache:
             self._count -= len(evicted.events)
 
     def extend(self, subject: str, after: int, sequence: int, events: list[StoredEvent]) -> None:
-        """Add events stored right after sequence `after`; drop what cannot be made whole."""
+        """Add events stored right after sequence `after` to what is known of `subject`;
+        drop what cannot be made whole. Nothing is known of a subject not read yet."""
         known = self._known.get(subject)
         if known is not None and known.sequence == after:
             self.put(subject, sequence, known.events + events)
-        elif after == 0:  # the subject was empty: these are all its events
-            self.put(subject, sequence, events)
         else:
             self.forget(subject)
 

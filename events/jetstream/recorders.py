@@ -180,7 +180,10 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             return known.events if known else []
         self._heads.advance(subject, Head(_sequence(messages[-1]), _version(messages[-1])))
         new = self._stored_events(originator_id, messages)
-        self._cache.extend(subject, after, _sequence(messages[-1]), new)
+        if known is None:  # read from its beginning: cached from now on
+            self._cache.put(subject, _sequence(messages[-1]), new)
+        else:
+            self._cache.extend(subject, after, _sequence(messages[-1]), new)
         return (known.events if known else []) + new
 
     @staticmethod
