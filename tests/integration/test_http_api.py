@@ -163,6 +163,55 @@ def test_need_to_know_a_vertrouwelijk_issue_shows_its_content_only_to_those_who_
         assert "J. de Vries" not in answer and "0612345678" not in answer and "hh-ntk" not in answer
 
 
+def test_the_live_picture_shows_each_reader_its_own_content_asked_in_turn_as_it_changes(
+    system: System,
+) -> None:
+    # Woonzorg reports a household in debt: vertrouwelijk.
+    summary = "Gezin op 5-hoog heeft huurachterstand (live)"
+    system.publish(
+        "woonzorg",
+        signalRef="http-live-ntk",
+        category="schulden",
+        summary=summary,
+        location={"key": "http-live-5hoog", "address": "Louweshoek 5"},
+    )
+    issue_id = system.issue_with("woonzorg", summary)["id"]
+
+    def picture(reader: str) -> dict[str, Any]:
+        answer = system.get(reader, issues_path())  # the live picture: kept between commits
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def shown(reader: str, at_least: int = 1) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while True:
+            [issue] = [i for i in picture(reader)["issues"] if i["id"] == issue_id]
+            if issue["version"] >= at_least or time.monotonic() > deadline:
+                return dict(issue)
+            time.sleep(0.05)
+
+    # Asked in turn, back to back: each reader its own need-to-know, never another's.
+    for _ in range(3):
+        assert shown("woonzorg")["summary"] == summary  # reported it
+        assert shown("wijkteam-nieuw-west")["summary"] == summary  # a kind schulden allows
+        hidden = shown("stadgenoot")
+        assert (hidden["summary"], hidden["location"]) == (None, None)
+        assert hidden["category"] == "sociaal"
+        assert summary not in system.get("stadgenoot", issues_path()).text
+        assert summary not in system.get("bewonersportaal", issues_path()).text
+
+    # Stadgenoot claims it: as its owner it sees the content, and has it among its own...
+    claimed = system.post("stadgenoot", f"/api/v1/issues/{issue_id}/claim").json()
+    assert shown("stadgenoot", claimed["version"])["summary"] == summary
+    assert issue_id in picture("stadgenoot")["mine"]
+    assert shown("woonzorg")["owner"] == "stadgenoot"
+    # ...until it lets go of it.
+    released = system.post("stadgenoot", f"/api/v1/issues/{issue_id}/release").json()
+    assert shown("stadgenoot", released["version"])["summary"] is None
+    assert issue_id not in picture("stadgenoot")["mine"]
+    assert shown("wijkteam-nieuw-west", released["version"])["summary"] == summary
+
+
 def test_filters_by_status_owner_and_category(system: System) -> None:
     # Three issues in a buurt of their own: grof vuil (woonzorg claims it), onderhoud
     # (stadgenoot claims and resolves it) and overlast (nobody's).
