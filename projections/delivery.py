@@ -180,7 +180,6 @@ class Deliveries:
         self.heard = time.monotonic()
         # (deliveries before it, reply subject) of each flow control request.
         self._flow_control: list[tuple[int, bytes]] = []
-        self._delivered = 0
         self._taken = 0
         self._answering: set[asyncio.Future[None]] = set()
         self._sub: Any = None
@@ -255,7 +254,6 @@ class Deliveries:
                 at += len(_VERSION)
                 version = int(buf[at : buf.find(_CRLF, at)])
         self.ready.append((int(tokens[base]), topic, version, buf[start + header_size : end]))
-        self._delivered += 1
         self.pending = int(tokens[base + 3])
         self.arrived.set()
 
@@ -266,8 +264,11 @@ class Deliveries:
             return
         at = headers.find(_STALLED)
         if at >= 0:
+            # The server waits for the answer to a flow control request: the same one,
+            # answered the same way (at once, if everything delivered was taken).
             at += len(_STALLED)
-            self._answer(headers[at : headers.find(_CRLF, at)])
+            self._flow_control.append((self._delivered, headers[at : headers.find(_CRLF, at)]))
+            self._answer_taken()
         at = headers.find(_LAST_CONSUMER)
         if at >= 0:
             at += len(_LAST_CONSUMER)
@@ -293,9 +294,17 @@ class Deliveries:
         if not self.ready:
             self.arrived.clear()
         self._taken += len(taken)
+        self._answer_taken()
+        return taken
+
+    def _answer_taken(self) -> None:
+        """Answer the flow control requests sent after deliveries that have been taken."""
         while self._flow_control and self._flow_control[0][0] <= self._taken:
             self._answer(self._flow_control.pop(0)[1])
-        return taken
+
+    @property
+    def _delivered(self) -> int:
+        return self._taken + len(self.ready)
 
     @property
     def silent(self) -> bool:

@@ -2,19 +2,18 @@
 
 Read a batch from the feed, decode the issue events as lean as the fold needs
 them (`projections.reading.picture_event`), fold each into its row
-(`projections.picture.apply`), and commit the changed rows and the signals
-they gained together with the position of the last event read, in one
-transaction of the view database. After a crash the runner starts from the
-committed position, so no event is applied twice or lost.
+(`projections.picture.apply`), and commit the changed rows together with the
+position of the last event read, in one transaction of the view database.
+After a crash the runner starts from the committed position, so no event is
+applied twice or lost.
 
 When to commit (`ProjectionRunner._due`): following the live log, as soon as
 nothing more is waiting (and within `max_delay` while more keeps coming), so
 a new event is visible at once; replaying a backlog, once per window of
 `catch_up_events` positions, so that a row changed many times in a window is
-written once. While one commit is written (in a worker thread, where the
-database does not hold the GIL), the next window is read and folded, up to
-`most_uncommitted` positions. Rows in memory never hold their signals: each
-new signal goes to the window once, and the store appends it.
+written once (up to `WINDOW_ROWS` rows a window, for memory). While one
+commit is written (in a worker thread, where the database does not hold the
+GIL), the next window is read and folded.
 
 When a rebuild has made another generation live, the next commit says so
 (`ViewStore.commit` returns False); the live runner then follows that one.
@@ -36,15 +35,17 @@ import structlog
 from projections.feeds import Batch, Feed
 from projections.picture import CLOSED, IssueRow, apply
 from projections.reading import picture_event
-from projections.store import NewSignal, ViewStore
+from projections.store import ViewStore
 
 log = structlog.get_logger(__name__)
 
 # Rows kept in memory between batches; beyond this the committed ones are dropped.
 CACHE_ROWS = 50_000
 # Positions folded into one commit while replaying a backlog (see `ProjectionRunner._due`).
-CATCH_UP_EVENTS = 200_000
+CATCH_UP_EVENTS = 100_000
 SMALLEST_WINDOW = 5_000
+# Rows changed in one window, at most: with their signals ~3 KB each in memory.
+WINDOW_ROWS = 40_000
 # Events read before catching up that make it worth giving memory back.
 LONG_CATCH_UP = 100_000
 RETRY_SECONDS = 1.0
@@ -56,7 +57,6 @@ class Committed:
 
     generation: int
     position: int
-    # The rows changed, without their signals (the store keeps those apart).
     rows: Sequence[IssueRow]
     committed_at: float = field(default_factory=time.time)
 
@@ -162,7 +162,6 @@ class _Window:
     """What was folded since the last commit began: the next commit's content."""
 
     rows: dict[str, IssueRow] = field(default_factory=dict)
-    signals: list[NewSignal] = field(default_factory=list)
     # Log positions moved (a batch without issue events still moves one).
     moved: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -185,8 +184,8 @@ class ProjectionRunner:
         self.on_commit = on_commit
         self.max_delay = max_delay
         self.catch_up_events = catch_up_events
-        # Folding goes on while a commit is written, up to this many positions.
-        self.most_uncommitted = 2 * catch_up_events
+        # Folding goes on while a commit is written, up to a window's worth.
+        self.most_uncommitted = catch_up_events
         self.progress = Progress()
 
     async def follow(self, stop: asyncio.Event) -> None:
@@ -254,6 +253,8 @@ class ProjectionRunner:
                 if in_flight is not None and in_flight.done():
                     finished, in_flight = in_flight, None
                     await self._finish(finished)
+                    if len(cache) > CACHE_ROWS:  # all committed but the window: kept
+                        cache.shrink(CACHE_ROWS, keep=window.rows)
                 if next_batch in done:
                     task, next_batch = next_batch, None
                     try:
@@ -274,7 +275,7 @@ class ProjectionRunner:
                 if in_flight is not None:
                     # While the database writes one commit, keep folding: the next one
                     # starts when it is done, and carries every row changed meanwhile.
-                    if window.moved < self.most_uncommitted:
+                    if not self._full(window):
                         continue
                     await self._finish(in_flight)
                     in_flight = None
@@ -303,6 +304,10 @@ class ProjectionRunner:
             await batches.aclose()  # type: ignore[attr-defined]
         return progress
 
+    def _full(self, window: _Window) -> bool:
+        """Whether the window holds as much as memory should: wait for the commit before."""
+        return window.moved >= self.most_uncommitted or len(window.rows) >= WINDOW_ROWS
+
     def _due(self, window: _Window, progress: Progress, follow: bool) -> bool:
         """Whether to commit what the window holds (once no commit is being written).
 
@@ -310,7 +315,9 @@ class ProjectionRunner:
         `max_delay` when more keeps coming; replaying a backlog, every
         `catch_up_events`: each row changed in a window is written once.
         """
-        if window.moved >= min(self.catch_up_events, max(progress.pending, SMALLEST_WINDOW)):
+        if len(window.rows) >= WINDOW_ROWS or window.moved >= min(
+            self.catch_up_events, max(progress.pending, SMALLEST_WINDOW)
+        ):
             # Near the end of a backlog, windows halve: the last commit, which
             # nothing overlaps, is small.
             return True
@@ -343,16 +350,14 @@ class ProjectionRunner:
             if cache.may_be_stored(event.issue_id):
                 missing.add(event.issue_id)
         if missing:
-            cache.update(self.store.load(generation, missing, signals=False))
-        changed, signals = window.rows, window.signals
+            cache.update(self.store.load(generation, missing))
+        changed = window.rows
         for event, version in decoded:
             issue_id = event.issue_id
             row = apply(cache.get(issue_id), event, version)
             if row is not None:
                 cache[issue_id] = row
                 changed[issue_id] = row
-                if row.signals:  # this event's: rows in memory hold only unwritten ones
-                    signals.append((issue_id, version, row.signals.pop()))
         progress.read += len(batch.events)
         progress.applied += len(decoded)
         progress.pending = batch.pending
@@ -372,10 +377,10 @@ class ProjectionRunner:
         position = progress.position
         rows = list(window.rows.values())
         with uncollected(freeze=False):
-            changes = self.store.changes(rows, window.signals)
+            records = self.store.records(rows)
 
         async def commit() -> bool:
-            ok = await anyio.to_thread.run_sync(self.store.commit, generation, changes, position)
+            ok = await anyio.to_thread.run_sync(self.store.commit, generation, records, position)
             if ok and self.on_commit is not None:
                 result = self.on_commit(Committed(generation, position, rows))
                 if result is not None:

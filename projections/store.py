@@ -9,14 +9,10 @@ event is applied exactly once, whatever crashes.
 
 Tables (prefix `<namespace>_`): `generations` (generation, position, state),
 and per generation `issues_<n>` (id, buurt, status, owner, category, is_open,
-body: the row's msgspec JSON without its signals) and `signals_<n>` (issue_id,
-version, body: one `SignalSummary`'s JSON). A row's signals are only ever
-appended, so they are written once each, apart: a change of status rewrites a
-few hundred bytes, not every signal the issue has had. `issues` and `issue`
-put them back (in the order of the issue's versions) and return whole rows.
-
-A database of the layout before `signals_<n>` existed has its live views
-replaced by an empty generation at `prepare`: the runner fills it from the log.
+body: the row's msgspec JSON, its signals included). A replay writes each
+changed row once per window of many events (`projections.runner`), so the
+signals are rewritten with their row rarely; kept apart, a second lookup per
+row would slow every read of a buurt for little gain (measured: it did not).
 """
 
 from __future__ import annotations
@@ -26,28 +22,26 @@ import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from projections.picture import CLOSED, IssueRow, SignalSummary
+from projections.picture import CLOSED, IssueRow
 
 _encode = msgspec.json.Encoder().encode
 _decode_row = msgspec.json.Decoder(IssueRow).decode
-# (issue id, the issue's version that brought it, the signal): one row of `signals_<n>`.
-NewSignal = tuple[str, int, SignalSummary]
-_SIGNALS_KEY = b',"signals":['
 NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 LIVE = "live"
 WRITER_CACHE_KIB = 16 * 1024
-# Values bound to one INSERT on SQLite (its limit here is far higher; see `_insert`).
+_COLUMNS = ("id", "buurt", "status", "owner", "category", "is_open", "body")
+# Values bound to one INSERT on SQLite (its limit is higher; see `_upsert`).
 _INSERT_VALUES = 30_000
 BUILDING = "building"
 RETIRED = "retired"
+Record = tuple[str, str, str, str | None, str, int, bytes]
 _UPDATE = (
     " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
     " owner = excluded.owner, is_open = excluded.is_open, body = excluded.body"
@@ -64,27 +58,6 @@ def redacted(url: str) -> str:
 
 class ViewStoreError(RuntimeError):
     """The view database cannot be used (unreachable, or not a Buurtbeeld view database)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """Rows and new signals, encoded as one kind of database writes them (`ViewStore.changes`)."""
-
-    rows: int
-    signals: int
-    payload: Any
-
-
-def _without_signals(row: IssueRow) -> IssueRow:
-    return msgspec.structs.replace(row, signals=[]) if row.signals else row
-
-
-def _whole_row(body: bytes, signals: bytes) -> IssueRow:
-    """A stored row's body (no `signals` key) with its signals' JSON, comma-separated."""
-    if not signals:
-        return _decode_row(body)
-    whole: IssueRow = _decode_row(b"".join((body[:-1], _SIGNALS_KEY, signals, b"]}")))
-    return whole
 
 
 class ViewStore(ABC):
@@ -123,20 +96,6 @@ class ViewStore(ABC):
     def _issues(self, generation: int) -> str:
         return f"{self.namespace}_issues_{int(generation)}"
 
-    def _signals(self, generation: int) -> str:
-        return f"{self.namespace}_signals_{int(generation)}"
-
-    @abstractmethod
-    def _has_table(self, cur: Any, table: str) -> bool:
-        """Whether `table` exists."""
-
-    def _drop_generation(self, cur: Any, generation: int) -> None:
-        cur.execute(f"DROP TABLE IF EXISTS {self._issues(generation)}")
-        cur.execute(f"DROP TABLE IF EXISTS {self._signals(generation)}")
-        cur.execute(
-            f"DELETE FROM {self._generations} WHERE generation = {self.placeholder}", (generation,)
-        )
-
     def prepare(self) -> int:
         """Create the tables if needed; the current generation (1 in a new database)."""
         with self._transaction() as cur:
@@ -149,15 +108,7 @@ class ViewStore(ABC):
             cur.execute(f"SELECT generation FROM {self._generations} WHERE state = '{LIVE}'")
             found = cur.fetchone()
             if found is not None:
-                live = int(found[0])
-                if self._has_table(cur, self._signals(live)):
-                    return live
-                # Views of the layout before signals_<n>: start them afresh from the log.
-                cur.execute(f"SELECT generation FROM {self._generations}")
-                for (old,) in cur.fetchall():
-                    self._drop_generation(cur, int(old))
-                self._create_generation(cur, live + 1, LIVE)
-                return live + 1
+                return int(found[0])
             self._create_generation(cur, 1, LIVE)
             return 1
 
@@ -181,9 +132,8 @@ class ViewStore(ABC):
             return generation
 
     def _create_generation(self, cur: Any, generation: int, state: str) -> None:
-        table, signals = self._issues(generation), self._signals(generation)
+        table = self._issues(generation)
         cur.execute(f"DROP TABLE IF EXISTS {table}")
-        cur.execute(f"DROP TABLE IF EXISTS {signals}")
         cur.execute(
             f"CREATE TABLE {table} ("
             " id TEXT PRIMARY KEY, buurt TEXT NOT NULL, status TEXT NOT NULL,"
@@ -191,12 +141,6 @@ class ViewStore(ABC):
             f" body {self.blob} NOT NULL)"
         )
         cur.execute(f"CREATE INDEX {table}_buurt ON {table} (buurt, is_open)")
-        # Appended in log order; found by issue through the index.
-        cur.execute(
-            f"CREATE TABLE {signals} ("
-            f" issue_id TEXT NOT NULL, version INTEGER NOT NULL, body {self.blob} NOT NULL)"
-        )
-        cur.execute(f"CREATE UNIQUE INDEX {signals}_issue ON {signals} (issue_id, version)")
         p = self.placeholder
         cur.execute(
             f"INSERT INTO {self._generations} (generation, position, state)"
@@ -216,7 +160,10 @@ class ViewStore(ABC):
             old = self._current(cur)
             cur.execute(f"SELECT generation FROM {self._generations} WHERE state = '{RETIRED}'")
             for (earlier,) in cur.fetchall():
-                self._drop_generation(cur, int(earlier))
+                cur.execute(f"DROP TABLE IF EXISTS {self._issues(int(earlier))}")
+                cur.execute(
+                    f"DELETE FROM {self._generations} WHERE generation = {p}", (int(earlier),)
+                )
             cur.execute(
                 f"UPDATE {self._generations} SET state = '{RETIRED}' WHERE generation = {p}",
                 (old,),
@@ -229,10 +176,12 @@ class ViewStore(ABC):
 
     def abandon(self, generation: int) -> None:
         """Drop a generation that is not live (a rebuild that did not finish)."""
+        p = self.placeholder
         with self._transaction() as cur:
             if self._current(cur) == generation:
                 raise ValueError(f"generation {generation} is live")
-            self._drop_generation(cur, generation)
+            cur.execute(f"DROP TABLE IF EXISTS {self._issues(generation)}")
+            cur.execute(f"DELETE FROM {self._generations} WHERE generation = {p}", (generation,))
 
     def abandon_unfinished(self) -> list[int]:
         """Drop every generation a rebuild left behind, and the retired ones."""
@@ -257,61 +206,39 @@ class ViewStore(ABC):
             raise ViewStoreError(f"generation {generation} is gone")
         return None if found[0] is None else int(found[0])
 
-    def load(
-        self, generation: int, ids: Iterable[str], *, signals: bool = True
-    ) -> dict[str, IssueRow]:
-        """The rows of `ids` that `generation` holds, by id.
-
-        With `signals` False, without their signals: what the runner folds into
-        (it only ever appends signals, and writes only the new ones).
-        """
+    def load(self, generation: int, ids: Iterable[str]) -> dict[str, IssueRow]:
         wanted = list(ids)
         rows: dict[str, IssueRow] = {}
         with self._reading() as cur:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ", ".join([self.placeholder] * len(chunk))
-                if signals:
-                    found = self._whole_rows(cur, generation, f"i.id IN ({marks})", chunk)
-                else:
-                    cur.execute(
-                        f"SELECT body FROM {self._issues(generation)} WHERE id IN ({marks})", chunk
-                    )
-                    found = [_decode_row(body) for (body,) in cur.fetchall()]
-                for row in found:
+                cur.execute(
+                    f"SELECT body FROM {self._issues(generation)} WHERE id IN ({marks})", chunk
+                )
+                for (body,) in cur.fetchall():
+                    row = _decode_row(bytes(body))
                     rows[row.id] = row
         return rows
 
-    def _whole_rows(self, cur: Any, generation: int, where: str, params: Any) -> list[IssueRow]:
-        """The rows of `issues_<n> i` that `where` selects, each with its signals."""
-        cur.execute(
-            f"SELECT i.id, i.body, s.body FROM {self._issues(generation)} i"
-            f" LEFT JOIN {self._signals(generation)} s ON s.issue_id = i.id"
-            f" WHERE {where} ORDER BY i.id, s.version",
-            params,
-        )
-        rows: list[IssueRow] = []
-        current: str | None = None
-        body = b""
-        signals: list[bytes] = []
-        for issue_id, issue_body, signal_body in cur.fetchall():
-            if issue_id != current:
-                if current is not None:
-                    rows.append(_whole_row(body, b",".join(signals)))
-                current, body, signals = issue_id, issue_body, []
-            if signal_body is not None:
-                signals.append(signal_body)
-        if current is not None:
-            rows.append(_whole_row(body, b",".join(signals)))
-        return rows
+    @staticmethod
+    def records(rows: Iterable[IssueRow]) -> list[Record]:
+        """`rows` as the database stores them (done by the caller, off the writing thread)."""
+        return [
+            (
+                r.id,
+                r.buurt,
+                r.status,
+                r.owner,
+                r.category,
+                0 if r.status in CLOSED else 1,
+                _encode(r),
+            )
+            for r in rows
+        ]
 
-    @abstractmethod
-    def changes(self, rows: Collection[IssueRow], signals: Sequence[NewSignal]) -> Changes:
-        """`rows` and the new `signals` as `commit` writes them; made by the caller, off
-        the writing thread. The rows' own `signals` lists are not written (see `signals`)."""
-
-    def commit(self, generation: int, changes: Changes, position: int) -> bool:
-        """Write `changes` (see `changes`) and `position` for `generation` in one transaction.
+    def commit(self, generation: int, records: Sequence[Record], position: int) -> bool:
+        """Store `records` (see `records`) and `position` for `generation` in one transaction.
 
         False, writing nothing, when `generation` has been retired meanwhile
         (a rebuild switched over): the caller follows the live one instead.
@@ -329,23 +256,26 @@ class ViewStore(ABC):
                 raise ViewStoreError(
                     f"generation {generation} is at {found[1]}; refusing to go back to {position}"
                 )
-            if changes.rows:
-                self._write_rows(cur, self._issues(generation), changes)
-            if changes.signals:
-                self._write_signals(cur, self._signals(generation), changes)
+            if records:
+                self._upsert(cur, self._issues(generation), records)
             cur.execute(
                 f"UPDATE {self._generations} SET position = {p} WHERE generation = {p}",
                 (position, generation),
             )
         return True
 
-    @abstractmethod
-    def _write_rows(self, cur: Any, table: str, changes: Changes) -> None:
-        """Insert or replace the rows of `changes` in `table`."""
-
-    @abstractmethod
-    def _write_signals(self, cur: Any, table: str, changes: Changes) -> None:
-        """Append the signals of `changes` to `table`."""
+    def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
+        """Thousands of rows to an INSERT: sqlite3 lets go of the GIL for each statement
+        it runs and must wait for it again after, while the event loop folds the next
+        window. One statement per row (`executemany`) would wait once per row."""
+        per = _INSERT_VALUES // len(_COLUMNS)
+        insert = f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES"
+        for start in range(0, len(records), per):
+            chunk = records[start : start + per]
+            cur.execute(
+                f"{insert} {_values(len(chunk))}{_UPDATE}",
+                [value for record in chunk for value in record],
+            )
 
     # -- the readers' side --------------------------------------------------
 
@@ -358,28 +288,30 @@ class ViewStore(ABC):
     ) -> list[IssueRow]:
         """The live picture's rows of `buurt`: `status` open, all, or one status."""
         p = self.placeholder
-        where = [f"i.buurt = {p}"]
+        where = [f"buurt = {p}"]
         params: list[Any] = [buurt]
         if status == OPEN:
-            where.append("i.is_open = 1")
+            where.append("is_open = 1")
         elif status != ALL:
-            where.append(f"i.status = {p}")
+            where.append(f"status = {p}")
             params.append(status)
         if owner is not None:
-            where.append(f"i.owner = {p}")
+            where.append(f"owner = {p}")
             params.append(owner)
         if category is not None:
-            where.append(f"i.category = {p}")
+            where.append(f"category = {p}")
             params.append(category)
         with self._reading() as cur:
-            return self._whole_rows(cur, self._current(cur), " AND ".join(where), params)
+            table = self._issues(self._current(cur))
+            cur.execute(f"SELECT body FROM {table} WHERE {' AND '.join(where)}", params)
+            return [_decode_row(bytes(body)) for (body,) in cur.fetchall()]
 
     def issue(self, issue_id: str) -> IssueRow | None:
         with self._reading() as cur:
-            found = self._whole_rows(
-                cur, self._current(cur), f"i.id = {self.placeholder}", [issue_id]
-            )
-        return found[0] if found else None
+            table = self._issues(self._current(cur))
+            cur.execute(f"SELECT body FROM {table} WHERE id = {self.placeholder}", (issue_id,))
+            found = cur.fetchone()
+        return None if found is None else _decode_row(bytes(found[0]))
 
     def live_position(self) -> int | None:
         with self._reading() as cur:
@@ -433,8 +365,8 @@ class SQLiteViewStore(ViewStore):
                 # A catch-up commit touches pages all over the file: with the default
                 # 2 MB cache most are read back (pread) and spilled (pwrite) each time.
                 connection.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
-                # Some builds zero what a rewritten row leaves behind: views hold no
-                # secret that the log does not, and the writes are what we wait for.
+                # Some builds zero what a rewritten row leaves behind: the views hold
+                # nothing the event log does not, and the writes are what a replay waits for.
                 connection.execute("PRAGMA secure_delete = OFF")
                 self._local.writes = True
             cur = connection.cursor()
@@ -458,44 +390,6 @@ class SQLiteViewStore(ViewStore):
         finally:
             cur.execute("COMMIT")
             cur.close()
-
-    def _has_table(self, cur: Any, table: str) -> bool:
-        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-        return cur.fetchone() is not None
-
-    def changes(self, rows: Collection[IssueRow], signals: Sequence[NewSignal]) -> Changes:
-        """Every value in one flat list per table, for a few long INSERTs (`_insert`)."""
-        return Changes(
-            len(rows),
-            len(signals),
-            (
-                [
-                    value
-                    for r in rows
-                    for value in (
-                        r.id,
-                        r.buurt,
-                        r.status,
-                        r.owner,
-                        r.category,
-                        0 if r.status in CLOSED else 1,
-                        _encode(_without_signals(r)),
-                    )
-                ],
-                [
-                    value
-                    for issue_id, version, signal in signals
-                    for value in (issue_id, version, _encode(signal))
-                ],
-            ),
-        )
-
-    def _write_rows(self, cur: Any, table: str, changes: Changes) -> None:
-        columns = "id, buurt, status, owner, category, is_open, body"
-        _insert(cur, f"INSERT INTO {table} ({columns}) VALUES", 7, changes.payload[0], _UPDATE)
-
-    def _write_signals(self, cur: Any, table: str, changes: Changes) -> None:
-        _insert(cur, f"INSERT INTO {table} (issue_id, version, body) VALUES", 3, changes.payload[1])
 
     def close(self) -> None:
         with self._connections_lock:
@@ -532,59 +426,16 @@ class PostgresViewStore(ViewStore):
         with self._pool.connection() as connection, connection.cursor() as cur:
             yield cur
 
-    def _has_table(self, cur: Any, table: str) -> bool:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
-        return bool(cur.fetchone()[0])
-
-    def changes(self, rows: Collection[IssueRow], signals: Sequence[NewSignal]) -> Changes:
-        """Column arrays, for one statement per table (see `_write_rows`)."""
-        return Changes(
-            len(rows),
-            len(signals),
-            (
-                [
-                    [r.id for r in rows],
-                    [r.buurt for r in rows],
-                    [r.status for r in rows],
-                    [r.owner for r in rows],
-                    [r.category for r in rows],
-                    [0 if r.status in CLOSED else 1 for r in rows],
-                    [_encode(_without_signals(r)) for r in rows],
-                ],
-                [
-                    [issue_id for issue_id, _, _ in signals],
-                    [version for _, version, _ in signals],
-                    [_encode(signal) for _, _, signal in signals],
-                ],
-            ),
-        )
-
-    def _write_rows(self, cur: Any, table: str, changes: Changes) -> None:
+    def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
         """All rows in one statement (column arrays, unnested): one round trip, and
         no per-row work in Python, where `executemany` binds every row by itself."""
+        columns = list(zip(*records, strict=True))
         cur.execute(
             f"INSERT INTO {table} (id, buurt, status, owner, category, is_open, body)"
             " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[],"
             f" %b::text[], %b::int[], %b::bytea[]){_UPDATE}",
-            changes.payload[0],
+            [list(column) for column in columns],
         )
-
-    def _write_signals(self, cur: Any, table: str, changes: Changes) -> None:
-        cur.execute(
-            f"INSERT INTO {table} (issue_id, version, body)"
-            " SELECT * FROM unnest(%b::text[], %b::int[], %b::bytea[])",
-            changes.payload[1],
-        )
-
-    def _whole_rows(self, cur: Any, generation: int, where: str, params: Any) -> list[IssueRow]:
-        """One row per issue, its signals joined in order by the server."""
-        cur.execute(
-            f"SELECT i.body, (SELECT string_agg(s.body, ','::bytea ORDER BY s.version)"
-            f" FROM {self._signals(generation)} s WHERE s.issue_id = i.id)"
-            f" FROM {self._issues(generation)} i WHERE {where}",
-            params,
-        )
-        return [_whole_row(body, signals or b"") for body, signals in cur.fetchall()]
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
@@ -601,22 +452,10 @@ class PostgresViewStore(ViewStore):
         self._pool.close()
 
 
-def _insert(cur: Any, insert: str, width: int, values: list[Any], conflict: str = "") -> None:
-    """`values`, `width` to a row, in INSERTs of thousands of rows each.
-
-    sqlite3 lets go of the GIL for each statement it runs, and must wait for
-    it again after: one statement per row would wait once per row, while the
-    event loop folds. A few long statements wait a few times.
-    """
-    per = _INSERT_VALUES // width * width
-    for start in range(0, len(values), per):
-        chunk = values[start : start + per]
-        cur.execute(f"{insert} {_marks(width, len(chunk) // width)}{conflict}", chunk)
-
-
-@functools.lru_cache(maxsize=32)
-def _marks(width: int, rows: int) -> str:
-    row = f"({', '.join('?' * width)})"
+@functools.lru_cache(maxsize=8)
+def _values(rows: int) -> str:
+    """`(?, ?, …), …`: placeholders for `rows` records."""
+    row = f"({', '.join('?' * len(_COLUMNS))})"
     return ", ".join([row] * rows)
 
 
