@@ -178,12 +178,14 @@ class ProjectionRunner:
         on_commit: OnCommit | None = None,
         max_delay: float = 0.02,
         catch_up_events: int = CATCH_UP_EVENTS,
+        window_rows: int = WINDOW_ROWS,
     ) -> None:
         self.store = store
         self.feed = feed
         self.on_commit = on_commit
         self.max_delay = max_delay
         self.catch_up_events = catch_up_events
+        self.window_rows = window_rows
         # Folding goes on while a commit is written, up to a window's worth.
         self.most_uncommitted = catch_up_events
         self.progress = Progress()
@@ -306,7 +308,7 @@ class ProjectionRunner:
 
     def _full(self, window: _Window) -> bool:
         """Whether the window holds as much as memory should: wait for the commit before."""
-        return window.moved >= self.most_uncommitted or len(window.rows) >= WINDOW_ROWS
+        return window.moved >= self.most_uncommitted or len(window.rows) >= self.window_rows
 
     def _due(self, window: _Window, progress: Progress, follow: bool) -> bool:
         """Whether to commit what the window holds (once no commit is being written).
@@ -315,7 +317,7 @@ class ProjectionRunner:
         `max_delay` when more keeps coming; replaying a backlog, every
         `catch_up_events`: each row changed in a window is written once.
         """
-        if len(window.rows) >= WINDOW_ROWS or window.moved >= min(
+        if len(window.rows) >= self.window_rows or window.moved >= min(
             self.catch_up_events, max(progress.pending, SMALLEST_WINDOW)
         ):
             # Near the end of a backlog, windows halve: the last commit, which

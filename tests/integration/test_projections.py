@@ -8,6 +8,7 @@ so the rows are checked against folding the same events in memory.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from projections.feeds import Batch
 from projections.picture import IssueRow, Picture
 from projections.reading import issue_event
 from projections.rebuild import rebuild
-from projections.runner import ProjectionRunner
+from projections.runner import Committed, ProjectionRunner
 from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore, ViewStoreError
 from tests.unit.test_coordination import Clock, coordination
 from tests.unit.test_picture import POPO, play, random_story, stored_events
@@ -255,3 +256,78 @@ async def test_a_switch_keeps_the_retired_generation_until_the_next(store: ViewS
     with pytest.raises(Exception):  # noqa: B017 - the database's "no such table"
         stored_rows(store, first)
     assert stored_rows(store, second) == folded(events)
+
+
+async def test_a_replay_writes_each_row_once_per_window(store: ViewStore) -> None:
+    events = story_events(seed=8)
+    generation = store.prepare()
+    commits: list[Committed] = []
+    runner = ProjectionRunner(store, ListFeed(events), on_commit=commits.append, catch_up_events=60)
+    await runner.run(generation, follow=False)
+    # Each commit holds exactly the issues changed since the one before, each once.
+    before = None
+    for commit in commits:
+        changed = {
+            issue_id(e)
+            for e in events
+            if (before is None or e[0] > before)
+            and e[0] <= commit.position
+            and e[1] != "SignalReceived"
+        }
+        assert sorted(r.id for r in commit.rows) == sorted(changed)
+        before = commit.position
+    issue_events = sum(1 for e in events if e[1] != "SignalReceived")
+    assert sum(len(c.rows) for c in commits) < issue_events  # rows changed often: written once
+    # Windows of 60 positions, smaller near the end of the backlog (the last one is alone).
+    assert len(commits) <= len(events) // 60 + 8
+    assert len(commits[-1].rows) < 20
+    assert stored_rows(store, generation) == folded(events)
+
+
+async def test_a_window_holds_at_most_window_rows(store: ViewStore) -> None:
+    events = story_events(seed=9)
+    generation = store.prepare()
+    commits: list[Committed] = []
+    runner = ProjectionRunner(store, ListFeed(events), on_commit=commits.append, window_rows=4)
+    await runner.run(generation, follow=False)
+    assert max(len(c.rows) for c in commits) <= 4 + 7  # the batch that filled it: 7 events
+    assert stored_rows(store, generation) == folded(events)
+
+
+async def test_following_commits_a_new_event_at_once(store: ViewStore) -> None:
+    events = story_events(seed=10, steps=60)
+    half = len(events) // 2
+    feed = ListFeed(events[:half])
+    generation = store.prepare()
+    stop = asyncio.Event()
+    # No cadence: with nothing more waiting, a commit goes at once, not after `max_delay`.
+    runner = ProjectionRunner(store, feed, max_delay=60)
+    following = asyncio.create_task(runner.follow(stop))
+    try:
+        for upto in (half, len(events)):
+            feed.events[:] = events[:upto]
+            async with asyncio.timeout(5):
+                while store.position(generation) != events[upto - 1][0]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+        assert stored_rows(store, generation) == folded(events)
+    finally:
+        stop.set()
+        await following
+
+
+async def test_a_replay_leaves_the_collector_as_it_found_it(store: ViewStore) -> None:
+    events = story_events(seed=11, steps=80)
+    generation = store.prepare()
+    await ProjectionRunner(store, ListFeed(events)).run(generation, follow=False)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    with pytest.raises(ConnectionError):
+        await ProjectionRunner(store, ListFeed(events, fail_after=1)).run(
+            store.new_generation(), follow=False
+        )
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def issue_id(event: Recorded) -> str:
+    decoded = issue_event(event[1], event[3])
+    assert decoded is not None
+    return decoded.issue_id
