@@ -45,7 +45,9 @@ from projections.store import OPEN, ViewStore
 from projections.visibility import EncodedView, Visibility
 
 T = TypeVar("T")
-DEFAULT_BUDGET_BYTES = 24 * 1024 * 1024
+# About 40 buurten of 200 open issues (~2 kB an issue, views and objects): frugal, as the
+# whole process is to stay under 500 MB with a million events in its log.
+DEFAULT_BUDGET_BYTES = 16 * 1024 * 1024
 # A buurt not asked about for this long may make room for another.
 IDLE_SECONDS = 30.0
 # Changed issues in one buurt beyond which reading the buurt whole is quicker.
