@@ -29,14 +29,9 @@ from datetime import datetime
 
 import msgspec
 
+from projections.buurt_issues import BuurtIssues, microseconds
 from projections.changes import PictureChanges
-from projections.live_buurten import (
-    DEFAULT_BUDGET_BYTES,
-    IDLE_SECONDS,
-    BuurtIssues,
-    LiveBuurten,
-    microseconds,
-)
+from projections.live_buurten import DEFAULT_BUDGET_BYTES, IDLE_SECONDS, LiveBuurten
 from projections.picture import CLOSED, STATUSES
 from projections.queries import Counts, PictureQueries
 from projections.store import OPEN
