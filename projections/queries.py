@@ -3,7 +3,9 @@
 Every answer is for one reader (an organisation from the organisations file)
 and shows what need-to-know lets it see (`projections.visibility`). Refusals
 are the domain's (`not-found`, `forbidden`, `invalid`) so that every edge maps
-them the same way as command refusals.
+them the same way as command refusals. (HTTP asks for a buurt's live picture
+through `projections.answers`, which puts the same bytes together from the
+buurt's kept, encoded issues, and asks here for the rest.)
 """
 
 from __future__ import annotations
