@@ -228,10 +228,14 @@ def batch_summary(records: Sequence[dict[str, Any]]) -> str:
 
 
 def gc_summary(records: Sequence[dict[str, Any]]) -> str:
-    pauses = [float(r["seconds"]) * 1000 for r in records if r.get("event") == "gc.pause"]
+    pauses = [r for r in records if r.get("event") == "gc.pause"]
     if not pauses:
         return "garbage collector: no pause of 10 ms or more"
-    return (
-        f"garbage collector: {len(pauses)} pauses of 10 ms or more, "
-        f"longest {max(pauses):.0f} ms, {sum(pauses):.0f} ms in all"
-    )
+    by_generation: dict[int, list[float]] = {}
+    for r in pauses:
+        by_generation.setdefault(int(r["generation"]), []).append(float(r["seconds"]) * 1000)
+    parts = [
+        f"generation {g}: {len(ms)}, longest {max(ms):.0f} ms, {sum(ms):.0f} ms in all"
+        for g, ms in sorted(by_generation.items())
+    ]
+    return "garbage collector pauses of 10 ms or more: " + "; ".join(parts)

@@ -61,6 +61,7 @@ class IntakeThread:
         self._stopping: asyncio.Event | None = None
         self._grace = 0.0
         self._thread: threading.Thread | None = None
+        self._abandoned = threading.Event()  # stopped before its loop was there
 
     async def start(self) -> None:
         """Connect, make sure of the consumer and start pulling; raise if that fails."""
@@ -84,14 +85,20 @@ class IntakeThread:
 
         self._thread = threading.Thread(target=run, name="intake", daemon=True)
         self._thread.start()
-        await ready
+        try:
+            await ready
+        except BaseException:  # failed, or given up on: nothing may go on pulling
+            await self.stop(0.0)
+            raise
 
     async def stop(self, grace: float) -> None:
         """Let the batch in hand finish (at most `grace` seconds), then close the connection."""
-        thread, loop, stopping = self._thread, self._loop, self._stopping
+        thread = self._thread
         if thread is None:
             return
         self._grace = grace
+        self._abandoned.set()
+        loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             with suppress(RuntimeError):  # its loop already ended
                 loop.call_soon_threadsafe(stopping.set)
@@ -102,8 +109,10 @@ class IntakeThread:
     async def _run(
         self, caller: asyncio.AbstractEventLoop, settle: Callable[[BaseException | None], None]
     ) -> None:
-        self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        if self._abandoned.is_set():
+            return
         nc = await nats.connect(
             servers=self.servers,
             name="buurtbeeld-intake",
