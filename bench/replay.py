@@ -15,6 +15,10 @@ serves it; in the same run:
   (127.0.0.1:5432, database `test`), checked against the simulation's outcome.
 
 Goal: >= 100,000 events/s and >= 0.6x the raw read.
+
+Beside the rates, the CPU seconds each path took: this process's (all its
+threads) and the nats-server's, from /proc. On a shared machine the rates
+move with everyone else's load; the CPU seconds much less.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -51,6 +56,8 @@ class Result:
     path: str
     events: int
     seconds: float
+    cpu: float = 0.0  # this process, all threads
+    server_cpu: float = 0.0  # the nats-server
 
     @property
     def per_second(self) -> float:
@@ -83,7 +90,7 @@ class Shown:
         print(file=sys.stderr)
 
 
-async def raw_read(url: str, expected: int, subject: str = ISSUE_EVENTS) -> Result:
+async def raw_read(url: str, clocks: Clocks, expected: int, subject: str = ISSUE_EVENTS) -> Result:
     """A plain nats-py ordered consumer: every message on `subject`, touching its data."""
     nc = await nats.connect(url)
     received = 0
@@ -100,20 +107,22 @@ async def raw_read(url: str, expected: int, subject: str = ISSUE_EVENTS) -> Resu
         elif received % 4096 == 0:
             shown(received)
 
-    started = time.perf_counter()
+    clocks.start()
     sub = await nc.jetstream().subscribe(
         subject, stream="EVENTS", ordered_consumer=True, cb=on_message, idle_heartbeat=1.0
     )
     await finished.wait()
-    seconds = time.perf_counter() - started
+    result = clocks.stop(f"raw nats-py ordered consumer, `{subject}`", received)
     shown(received, force=True)
     shown.done()
     await sub.unsubscribe()
     await nc.close()
-    return Result(f"raw nats-py ordered consumer, `{subject}`", received, seconds)
+    return result
 
 
-async def rebuild(url: str, store: ViewStore, log: EventLog, verify: bool) -> Result:
+async def rebuild(
+    url: str, clocks: Clocks, store: ViewStore, log: EventLog, verify: bool
+) -> Result:
     """`ProjectionRunner.run` into a fresh generation of `store`; checked, then dropped."""
     nc = await nats.connect(url)
     await asyncio.to_thread(store.prepare)
@@ -121,11 +130,11 @@ async def rebuild(url: str, store: ViewStore, log: EventLog, verify: bool) -> Re
     shown = Shown(f"rebuild into {type(store).__name__}", log.issue_events)
     try:
         runner = ProjectionRunner(store, JetStreamFeed(nc))
-        started = time.perf_counter()
+        clocks.start()
         progress: Progress = await runner.run(
             generation, follow=False, on_progress=lambda p: shown(p.applied)
         )
-        seconds = time.perf_counter() - started
+        result = clocks.stop(f"rebuild into {store_name(store)}", progress.applied)
         shown(progress.applied, force=True)
         shown.done()
         await asyncio.to_thread(check, store, generation, log)
@@ -134,7 +143,7 @@ async def rebuild(url: str, store: ViewStore, log: EventLog, verify: bool) -> Re
     finally:
         await asyncio.to_thread(store.abandon, generation)
         await nc.close()
-    return Result(f"rebuild into {store_name(store)}", progress.applied, seconds)
+    return result
 
 
 def store_name(store: ViewStore) -> str:
@@ -177,26 +186,55 @@ async def verify_rows(nc: Any, store: ViewStore, generation: int) -> None:
     print(f"  verified: all {len(picture.rows):,} rows equal the in-memory fold", file=sys.stderr)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Clocks:
+    """Wall and CPU seconds (this process's, the nats-server's) from `start` to `stop`."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self.cpu = time.process_time()
+        self.server_cpu = cpu_seconds(self.server_pid)
+
+    def stop(self, path: str, events: int) -> Result:
+        return Result(
+            path,
+            events,
+            time.perf_counter() - self.started,
+            time.process_time() - self.cpu,
+            cpu_seconds(self.server_pid) - self.server_cpu,
+        )
+
+
 async def run(log: EventLog, args: argparse.Namespace, workdir: Path) -> list[Result]:
     results = []
     with log.server() as server:
+        assert server.process is not None
+        clocks = Clocks(server.process.pid)
         expected = log.issue_events
-        results.append(await raw_read(server.url, expected))
+        results.append(await raw_read(server.url, clocks, expected))
         sqlite = SQLiteViewStore(workdir / "views.sqlite", NAMESPACE)
         try:
-            results.append(await rebuild(server.url, sqlite, log, args.verify))
+            results.append(await rebuild(server.url, clocks, sqlite, log, args.verify))
         finally:
             sqlite.close()
         if not args.no_postgres:
             postgres = PostgresViewStore(args.postgres, NAMESPACE)
             try:
-                results.append(await rebuild(server.url, postgres, log, args.verify))
+                results.append(await rebuild(server.url, clocks, postgres, log, args.verify))
             finally:
                 postgres.close()
-        results.append(await raw_read(server.url, expected))
+        results.append(await raw_read(server.url, clocks, expected))
         if args.whole_stream:
             total = log.issue_events + log.receipts
-            results.append(await raw_read(server.url, total, "events.>"))
+            results.append(await raw_read(server.url, clocks, total, "events.>"))
     return results
 
 
@@ -208,11 +246,14 @@ def report(results: list[Result], log: EventLog) -> None:
         f"EVENTS), {log.outcome['issues']:,} issues in {len(log.outcome['open_by_buurt'])} "
         "buurten; nats-server with sync_interval: always.\n"
     )
-    print("| path | events | seconds | events/s | vs raw read |\n|---|---:|---:|---:|---:|")
+    print(
+        "| path | events | seconds | events/s | vs raw read | CPU s here | CPU s nats-server |\n"
+        "|---|---:|---:|---:|---:|---:|---:|"
+    )
     for r in results:
         print(
             f"| {r.path} | {r.events:,} | {r.seconds:.2f} | {r.per_second:,.0f} | "
-            f"{r.per_second / baseline:.2f}x |"
+            f"{r.per_second / baseline:.2f}x | {r.cpu:.1f} | {r.server_cpu:.1f} |"
         )
     print(f"\nbaseline (mean of the raw reads of `{ISSUE_EVENTS}`): {baseline:,.0f} events/s")
     for r in results:
