@@ -10,7 +10,11 @@ negatively acknowledged with a growing delay, so JetStream delivers it again.
 The tracked position must mean "everything up to here is done", also when
 batches are retried out of order or a crashed run left messages unacknowledged.
 So it is the last sequence delivered only when the consumer has nothing
-outstanding but this batch; otherwise the consumer's ack floor.
+outstanding but this batch; otherwise the consumer's ack floor. Asking the
+consumer is a round trip a batch; it is saved while each batch takes up, in
+delivery order, right where the acknowledged ones end (`_acked_below`: all
+deliveries before it acknowledged, first deliveries only): then everything up
+to the batch's last sequence is done, and nothing needs asking.
 """
 
 from __future__ import annotations
@@ -86,6 +90,8 @@ class IntakeConsumer:
         self.call = call
         self.tracked: int | None = None  # the recorded position, read on the first batch
         self.failures = 0  # failed saves in a row
+        # A consumer sequence below which every delivery is acknowledged, when known.
+        self._acked_below: int | None = None
 
     async def receive(self, messages: Sequence[Msg], js: JetStreamContext) -> None:
         """Process `messages`; ack them, or nak them all for a later retry. Never raises.
@@ -105,10 +111,12 @@ class IntakeConsumer:
             # Even a batch all done before (a redelivery) may let the position move
             # on: after a crash between saving a batch and acking it, the batches
             # after it could not (it was outstanding), and it may be the last.
-            tracking = (
-                await self._tracking(fresh or deliveries, len(deliveries), js)
+            tracking, acked_end = (
+                await self._tracking(
+                    fresh or deliveries, len(deliveries), js, self._in_delivery_order(messages)
+                )
                 if deliveries
-                else None
+                else (None, None)
             )
             reads = [(d, read_signal(d.body)) for d in fresh]
             readable = [(d, read) for d, read in reads if isinstance(read, Signal)]
@@ -116,9 +124,11 @@ class IntakeConsumer:
                 self.coordination.receive, [(d.organisation, s) for d, s in readable], tracking
             )
         except (Conflict, OperationalError) as e:
+            self._acked_below = None
             await self._retry_later(messages, error=f"{type(e).__name__}: {e}")
             return
         except Exception as e:
+            self._acked_below = None
             log.exception("intake.failed", **_batch_context(messages))
             await self._retry_later(messages, error=f"{type(e).__name__}: {e}")
             return
@@ -134,7 +144,8 @@ class IntakeConsumer:
         ]
         for delivery, signal_ref, reasons in sorted(rejections, key=lambda r: r[0].sequence):
             await self._reject(delivery, signal_ref, reasons)
-        await _ack(messages)
+        acked = await _ack(messages)
+        self._acked_below = acked_end if acked else None
         log.info(
             "intake.batch",
             **_batch_context(messages),
@@ -148,19 +159,46 @@ class IntakeConsumer:
             stored_at=round(stored_at, 4),
         )
 
+    def _in_delivery_order(self, messages: Sequence[Msg]) -> tuple[int, int] | None:
+        """(first, end) of the batch's consumer sequences when they are `first`, `first + 1`,
+        ... `end - 1`, each a first delivery; None otherwise."""
+        if not messages:
+            return None
+        numbers = [delivery_numbers(msg) for msg in messages]
+        if any(times != 1 for times, _ in numbers):
+            return None
+        sequences = sorted(sequence for _, sequence in numbers)
+        first, end = sequences[0], sequences[-1] + 1
+        return (first, end) if end - first == len(sequences) else None
+
     async def _tracking(
-        self, fresh: list[Delivery], delivered: int, js: JetStreamContext
-    ) -> Tracking | None:
-        """The position to record with this batch: below it, everything is done."""
+        self,
+        fresh: list[Delivery],
+        delivered: int,
+        js: JetStreamContext,
+        in_order: tuple[int, int] | None,
+    ) -> tuple[Tracking | None, int | None]:
+        """The position to record with this batch (below it, everything is done), and
+        the consumer sequence below which all is acknowledged once this batch is."""
         assert self.tracked is not None
+        if in_order is not None and in_order[0] == self._acked_below:
+            # All deliveries before this batch are acknowledged, and the first delivery
+            # of each sequence came in stream order: all up to its last one are done.
+            position = fresh[-1].sequence
+            tracking = Tracking(TRACKING_NAME, position) if position > self.tracked else None
+            return tracking, in_order[1]
         consumer = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
+        floor = (consumer.ack_floor.consumer_seq if consumer.ack_floor else 0) or 0
+        # Known from here on when the batch follows right on what is acknowledged.
+        acked_end = in_order[1] if in_order is not None and in_order[0] == floor + 1 else None
         if consumer.num_ack_pending == delivered:
             # Nothing outstanding but this batch: all delivered before it was acked.
             last_delivered = consumer.delivered.stream_seq if consumer.delivered else 0
             position = max(fresh[-1].sequence, last_delivered)
         else:  # a retry waits, or a crashed run's batch: only the ack floor is done
             position = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
-        return Tracking(TRACKING_NAME, position) if position > self.tracked else None
+        tracking = Tracking(TRACKING_NAME, position) if position > self.tracked else None
+        return tracking, acked_end
 
     async def _reject(
         self, delivery: Delivery, signal_ref: str | None, reasons: Sequence[str]
@@ -208,6 +246,15 @@ def stream_sequence(msg: Msg) -> int:
     return msg.metadata.sequence.stream
 
 
+def delivery_numbers(msg: Msg) -> tuple[int, int]:
+    """(times delivered, consumer sequence) of a message, from its ack subject."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        return int(tokens[4]), int(tokens[6])
+    metadata = msg.metadata
+    return metadata.num_delivered, metadata.sequence.consumer
+
+
 def _deliveries(messages: Sequence[Msg]) -> list[Delivery]:
     """The batch in stream order, each message once (a redelivery may come twice)."""
     by_sequence: dict[int, Delivery] = {}
@@ -222,10 +269,10 @@ def _deliveries(messages: Sequence[Msg]) -> list[Delivery]:
     return [by_sequence[sequence] for sequence in sorted(by_sequence)]
 
 
-async def _ack(messages: Sequence[Msg]) -> None:
-    """Ack all; wait for the last one, so the consumer's state has them all."""
+async def _ack(messages: Sequence[Msg]) -> bool:
+    """Ack all; wait for the last one, so the consumer's state has them all. Whether it did."""
     if not messages:
-        return
+        return True
     *body, last = messages
     try:
         if body:
@@ -239,6 +286,8 @@ async def _ack(messages: Sequence[Msg]) -> None:
         await last.ack_sync(timeout=ACK_TIMEOUT)
     except Exception as e:  # redelivered later, and then skipped as tracked
         log.warning("intake.ack_failed", error=repr(e))
+        return False
+    return True
 
 
 def _batch_context(messages: Sequence[Msg]) -> dict[str, object]:

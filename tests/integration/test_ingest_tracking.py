@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from services.coordination.intake_handler import (
     INTAKE_CONSUMER,
@@ -56,6 +57,73 @@ def test_a_redelivered_batch_saved_before_the_crash_still_moves_the_position_to_
             assert app.recorder.max_tracking_id(TRACKING_NAME) == 10
             info = await partner.js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
             assert info.num_ack_pending == 0
+            assert len(app.open_issues) == 10
+        finally:
+            await asyncio.to_thread(app.close)
+
+    as_partner(nats_server, tmp_path, story)
+
+
+class CountedJetStream:
+    """nats-py's JetStream context, counting how often the consumer's state is asked."""
+
+    def __init__(self, js: Any) -> None:
+        self.js = js
+        self.asked = 0
+
+    async def consumer_info(self, *args: Any, **kwargs: Any) -> Any:
+        self.asked += 1
+        return await self.js.consumer_info(*args, **kwargs)
+
+
+def test_batches_that_follow_on_what_is_acknowledged_move_the_position_without_asking(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    async def story(partner: Partner) -> None:
+        subscription = await ten_signals_on_intake(partner)
+        app = await coordination_on(tmp_path, nats_server.url)
+        try:
+            intake = IntakeConsumer(app, partner.nc.publish)
+            js = CountedJetStream(partner.js)
+
+            # The first batch: the consumer is asked what else is outstanding
+            await intake.receive(await subscription.fetch(3, timeout=10), js)  # type: ignore[arg-type]
+            assert (js.asked, app.recorder.max_tracking_id(TRACKING_NAME)) == (1, 3)
+
+            # The next ones follow right on it, in delivery order: nothing to ask
+            await intake.receive(await subscription.fetch(3, timeout=10), js)  # type: ignore[arg-type]
+            await intake.receive(await subscription.fetch(4, timeout=10), js)  # type: ignore[arg-type]
+            assert (js.asked, app.recorder.max_tracking_id(TRACKING_NAME)) == (1, 10)
+            info = await partner.js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
+            assert info.num_ack_pending == 0 and len(app.open_issues) == 10
+        finally:
+            await asyncio.to_thread(app.close)
+
+    as_partner(nats_server, tmp_path, story)
+
+
+def test_after_a_batch_left_outstanding_the_consumer_is_asked_again(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    async def story(partner: Partner) -> None:
+        subscription = await ten_signals_on_intake(partner)
+        app = await coordination_on(tmp_path, nats_server.url)
+        try:
+            intake = IntakeConsumer(app, partner.nc.publish)
+            js = CountedJetStream(partner.js)
+            await intake.receive(await subscription.fetch(2, timeout=10), js)  # type: ignore[arg-type]
+
+            # A batch fetched but not handed to intake (a crash, say) stays outstanding
+            held = await subscription.fetch(3, timeout=10)
+
+            # The batch after it does not follow on what is acknowledged: asked, and
+            # the position stays below the outstanding one
+            await intake.receive(await subscription.fetch(5, timeout=10), js)  # type: ignore[arg-type]
+            assert (js.asked, app.recorder.max_tracking_id(TRACKING_NAME)) == (2, 2)
+
+            # Once it is done, everything is
+            await intake.receive(held, js)  # type: ignore[arg-type]
+            assert app.recorder.max_tracking_id(TRACKING_NAME) == 10
             assert len(app.open_issues) == 10
         finally:
             await asyncio.to_thread(app.close)
