@@ -303,6 +303,9 @@ def up(args: argparse.Namespace) -> int:
     """`buurtbeeld up`: run until signalled."""
     # Imported here: the composition root pulls in every service.
     from services.app import serve
+    from services.malloc_arenas import use_few_malloc_arenas
+
+    use_few_malloc_arenas()  # before any thread starts
 
     try:
         settings = Settings.from_environ()

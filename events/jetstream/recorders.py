@@ -125,6 +125,13 @@ class JetStreamRecorder:
         self._heads.advance(subject, head)
         return head
 
+    def forget_cached_events(self) -> None:
+        """Drop the events read so far (after a one-off read of much of the log, say).
+
+        Not while reads run: call it when nothing else uses the recorder.
+        """
+        self._cache = EventCache()
+
     # -- reading -------------------------------------------------------------
 
     async def _read_subject(

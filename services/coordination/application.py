@@ -78,6 +78,10 @@ class Coordination(IssueCommands):
         super().__init__(env, organisations=organisations, now=now)
         with self._lock:
             self._catch_up()
+        # The rebuild read every reopened issue whole; those events are not needed again.
+        forget_cached_events = getattr(self.recorder, "forget_cached_events", None)
+        if forget_cached_events is not None:
+            forget_cached_events()
 
     def receive(
         self, signals: Sequence[tuple[str, Signal]], tracking: Tracking | None = None
