@@ -34,10 +34,12 @@ import structlog
 
 from projections.feeds import Batch, Feed
 from projections.picture import CLOSED, IssueRow, apply
-from projections.reading import picture_event
+from projections.picture_events import folded_event_decoder
+from projections.reading import ISSUE_TOPICS, picture_event
 from projections.store import ViewStore
 
 log = structlog.get_logger(__name__)
+decode = folded_event_decoder.decode
 
 # Rows kept in memory between batches; beyond this the committed ones are dropped.
 CACHE_ROWS = 50_000
@@ -342,26 +344,29 @@ class ProjectionRunner:
         progress: Progress,
     ) -> None:
         """Apply `batch` to the rows in memory; the window gets what changed."""
-        decoded = []
-        missing: set[str] = set()
-        for _position, topic, version, body in batch.events:
-            event = picture_event(topic, body)
+        decoded = [
+            (decode(body) if topic in ISSUE_TOPICS else picture_event(topic, body), version)
+            for _position, topic, version, body in batch.events
+        ]
+        if not cache.fresh or cache.dropped:
+            may_be_stored = cache.may_be_stored
+            missing = {
+                e.issue_id for e, _ in decoded if e is not None and may_be_stored(e.issue_id)
+            }
+            if missing:
+                cache.update(self.store.load(generation, missing))
+        get, changed = cache.get, window.rows
+        applied = 0
+        for event, version in decoded:
             if event is None:
                 continue
-            decoded.append((event, version))
-            if cache.may_be_stored(event.issue_id):
-                missing.add(event.issue_id)
-        if missing:
-            cache.update(self.store.load(generation, missing))
-        changed = window.rows
-        for event, version in decoded:
+            applied += 1
             issue_id = event.issue_id
-            row = apply(cache.get(issue_id), event, version)
+            row = apply(get(issue_id), event, version)
             if row is not None:
-                cache[issue_id] = row
-                changed[issue_id] = row
+                cache[issue_id] = changed[issue_id] = row
         progress.read += len(batch.events)
-        progress.applied += len(decoded)
+        progress.applied += applied
         progress.pending = batch.pending
         if batch.last is None or (
             progress.position is not None and batch.last <= progress.position
