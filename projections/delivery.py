@@ -79,38 +79,12 @@ class BulkParser:
         data = await self._finish_original_frame(data)
         buf = self.buf + data if self.buf else data
         pos, end, by_sid = 0, len(buf), self.by_sid
-        fast = _EVENT_FRAME.match
-        topics = _TOPICS
         touched: set[Deliveries] = set()
         while pos < end:
-            found = fast(buf, pos)
-            if found is not None:
-                # An event as the event store writes it: all of it from one match.
-                sid, sequence, consumed, pending, header_size, size, topic, version = found.groups()
-                start = found.end(6) + 2
-                stop = start + int(size)
-                if stop + 2 > end:
-                    break
-                deliveries = by_sid.get(int(sid))
-                if deliveries is not None:
-                    touched.add(deliveries)
-                    if deliveries.broken:
-                        pass
-                    elif int(consumed) != deliveries.consumer_sequence + 1:
-                        deliveries.broken = True  # a gap: a new consumer from the position
-                    else:
-                        deliveries.consumer_sequence += 1
-                        deliveries.pending = int(pending)
-                        deliveries.ready.append(
-                            (
-                                int(sequence),
-                                topics.get(topic) or topic.decode(),
-                                int(version),
-                                buf[start + int(header_size) : stop],
-                            )
-                        )
-                    pos = stop + 2
-                    continue
+            taken = self._take_events(buf, pos, end, touched)
+            if taken != pos:
+                pos = taken
+                continue
             eol = buf.find(_CRLF, pos)
             if eol < 0:
                 break
@@ -133,6 +107,53 @@ class BulkParser:
         for deliveries in touched:
             deliveries.heard = time.monotonic()
             deliveries.arrived.set()
+
+    def _take_events(self, buf: bytes, pos: int, end: int, touched: set[Deliveries]) -> int:
+        """Event frames from `pos` on, as the event store writes them, of one registered
+        subscription: each from one match, the state kept in locals until they stop
+        (another kind of frame, another subscription, an incomplete frame). Where they
+        stopped: `pos` when there were none."""
+        match = _EVENT_FRAME.match
+        found = match(buf, pos)
+        if found is None:
+            return pos
+        sid = found.group(1)
+        deliveries = self.by_sid.get(int(sid))
+        if deliveries is None:
+            return pos
+        append, topics = deliveries.ready.append, _TOPICS
+        expected = deliveries.consumer_sequence + 1
+        broken = deliveries.broken
+        pending = None
+        while found is not None:
+            frame_sid, sequence, consumed, left, header_size, size, topic, version = found.groups()
+            start = found.end(6) + 2
+            stop = start + int(size)
+            if frame_sid != sid or stop + 2 > end:
+                break
+            if broken:
+                pass  # what follows a gap is read again by a new consumer
+            elif int(consumed) != expected:
+                broken = True
+            else:
+                expected += 1
+                pending = left
+                append(
+                    (
+                        int(sequence),
+                        topics.get(topic) or topic.decode(),
+                        int(version),
+                        buf[start + int(header_size) : stop],
+                    )
+                )
+            pos = stop + 2
+            found = match(buf, pos)
+        deliveries.consumer_sequence = expected - 1
+        deliveries.broken = broken
+        if pending is not None:
+            deliveries.pending = int(pending)
+        touched.add(deliveries)
+        return pos
 
     async def _finish_original_frame(self, data: bytes) -> bytes:
         """Installed while nats-py's parser held part of a frame: let it have the rest."""
