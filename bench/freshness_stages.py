@@ -210,6 +210,9 @@ def stage_table(probes: Sequence[ProbeTimes]) -> str:
             f"{percentile(values, 99):.1f} | {max(values):.1f} | "
             f"{sum(in_tail) / len(in_tail):.1f} |"
         )
+    first = min(p.published for p in complete)
+    when = sorted(round(p.published - first, 1) for p in tail)
+    lines += ["", f"The slowest 1% were published at these seconds into the run: {when}"]
     return "\n".join(lines)
 
 

@@ -365,8 +365,12 @@ class Coordination(IssueCommands):
         super().close()
 
     def _overdue(self, at: datetime) -> list[tuple[Issue, datetime]]:
+        def target(code: str) -> timedelta | None:
+            category = self.categories.get(code)
+            return None if category is None else category.target_time_to_ownership
+
         overdue = []
-        for issue in self.open_issues.maybe_overdue():
+        for issue in self.open_issues.maybe_overdue(at, target):
             category = self.categories.get(issue.category)
             if category is None:  # no longer in the registry: no target to miss
                 continue

@@ -48,9 +48,26 @@ class OpenIssues:
         held = self._issues.get(issue_id)
         return None if held is None else held.issue()
 
-    def maybe_overdue(self) -> Iterator[Issue]:
-        """The open issues `Issue.is_overdue` may hold for: unowned, not escalated."""
-        candidates = [held for held in self._issues.values() if held.may_be_overdue]
+    def maybe_overdue(
+        self, at: datetime, target: Callable[[str], timedelta | None]
+    ) -> Iterator[Issue]:
+        """The open issues `Issue.is_overdue` may hold for at `at`: unowned, not
+        escalated, unowned for longer than their category's `target` (None: none).
+
+        Only those are made into aggregates: escalation scans every open issue
+        while intake waits for it.
+        """
+        candidates = []
+        for held in self._issues.values():
+            if not held.may_be_overdue:
+                continue
+            wait = target(held.category)
+            if (
+                wait is not None
+                and held.unowned_since is not None
+                and held.unowned_since + wait <= at
+            ):
+                candidates.append(held)
         return (held.issue() for held in candidates)
 
     def match(

@@ -113,4 +113,12 @@ def test_only_unowned_unescalated_issues_may_be_overdue() -> None:
     for issue in (unowned, owned, escalated):
         issue.collect_events()
         index.put(issue)
-    assert [issue.id for issue in index.maybe_overdue()] == [unowned.id]
+    day = timedelta(days=1)
+
+    def target(category: str) -> timedelta | None:
+        return day if category == "grof-vuil" else None
+
+    assert [issue.id for issue in index.maybe_overdue(T0 + day, target)] == [unowned.id]
+    # Not yet unowned for as long as its category allows, or a category without a target
+    assert list(index.maybe_overdue(T0 + day / 2, target)) == []
+    assert list(index.maybe_overdue(T0 + day, lambda category: None)) == []
