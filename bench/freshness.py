@@ -236,8 +236,9 @@ def main() -> None:
     print()
     print(stage_table(timed))
     print()
-    print(batch_summary(records))
-    print(gc_summary(records))
+    since = min((p[2] for p in probes), default=0.0)
+    print(batch_summary(records, since))
+    print(gc_summary(records, since))
     p99 = percentile(latencies, 99)
     verdict = "meets" if p99 <= GOAL_P99_MS and not missing else "MISSES"
     print(f"\nfreshness p99 {p99:.1f} ms ({verdict} goal: p99 <= {GOAL_P99_MS:g} ms)")

@@ -216,7 +216,7 @@ def stage_table(probes: Sequence[ProbeTimes]) -> str:
     return "\n".join(lines)
 
 
-def batch_summary(records: Sequence[dict[str, Any]]) -> str:
+def batch_summary(records: Sequence[dict[str, Any]], since: float) -> str:
     batches = [r for r in records if r.get("event") == "intake.batch"]
     if not batches:
         return "(no intake batches logged)"
@@ -226,14 +226,27 @@ def batch_summary(records: Sequence[dict[str, Any]]) -> str:
         f"intake: {len(batches):,} batches; messages per batch p50 {percentile(sizes, 50):.0f}, "
         f"p99 {percentile(sizes, 99):.0f}, max {max(sizes):.0f}; "
         f"ms per batch (fetched -> acked) p50 {percentile(seconds, 50):.1f}, "
-        f"p99 {percentile(seconds, 99):.1f}, max {max(seconds):.1f}"
+        f"p99 {percentile(seconds, 99):.1f}, max {max(seconds):.1f}\n  the longest, "
+        "fetched at, into the run: "
+        + ", ".join(
+            f"{float(r['received_at']) - since:.1f}s ({float(r['seconds']) * 1000:.0f} ms, "
+            f"{r['messages']} messages)"
+            for r in sorted(batches, key=lambda r: -float(r["seconds"]))[:5]
+            if "received_at" in r
+        )
     )
 
 
-def gc_summary(records: Sequence[dict[str, Any]]) -> str:
+def gc_summary(records: Sequence[dict[str, Any]], since: float) -> str:
+    """The long collections by generation, and when (seconds since `since`) they ended."""
     pauses = [r for r in records if r.get("event") == "gc.pause"]
     if not pauses:
         return "garbage collector: no pause of 10 ms or more"
+    moments = [
+        f"{float(r['ended_at']) - since:.1f}s ({float(r['seconds']) * 1000:.0f} ms)"
+        for r in pauses
+        if float(r["ended_at"]) >= since
+    ]
     by_generation: dict[int, list[float]] = {}
     for r in pauses:
         by_generation.setdefault(int(r["generation"]), []).append(float(r["seconds"]) * 1000)
@@ -241,4 +254,8 @@ def gc_summary(records: Sequence[dict[str, Any]]) -> str:
         f"generation {g}: {len(ms)}, longest {max(ms):.0f} ms, {sum(ms):.0f} ms in all"
         for g, ms in sorted(by_generation.items())
     ]
-    return "garbage collector pauses of 10 ms or more: " + "; ".join(parts)
+    return (
+        "garbage collector pauses of 10 ms or more: "
+        + "; ".join(parts)
+        + f"\n  ended at, into the run: {', '.join(moments) or '-'}"
+    )
