@@ -4,10 +4,10 @@
 - `rejected.{org}`: what intake could not accept, with the reasons.
 
 (`intake.{org}.signals` is read by the durable pull consumer of `intake_pull`,
-on this broker's connection.) `build_broker` only declares, no I/O; the command
-handler finds its collaborator in the broker's context (`COMMANDS_HANDLER`),
-which the service sets before starting it. The AsyncAPI document is generated
-from the same declarations.
+on a connection and thread of its own: `intake_thread`.) `build_broker` only
+declares, no I/O; the command handler finds its collaborator in the broker's
+context (`COMMANDS_HANDLER`), which the service sets before starting it. The
+AsyncAPI document is generated from the same declarations.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The INTAKE consumer: a durable pull consumer, fetched in batches, one batch at a time.
 
-A plain nats-py loop on the service's connection rather than FastStream's batch
-subscriber: FastStream 0.7.8 keeps fetching until its batch is full or its time
+A plain nats-py loop (on intake's own connection and thread, `intake_thread`)
+rather than FastStream's batch subscriber: FastStream 0.7.8 keeps fetching
+until its batch is full or its time
 is up, and with nats-py 2.16 the last, nearly expired fetch can raise a bare
 `TimeoutError` that FastStream does not catch; its task then dies with the
 batch it had gathered, which JetStream only delivers again after the ack wait.
