@@ -13,7 +13,9 @@ a new event is visible at once; replaying a backlog, once per window of
 `catch_up_events` positions, so that a row changed many times in a window is
 written once (up to `WINDOW_ROWS` rows a window, for memory). While one
 commit is written (in a worker thread, where the database does not hold the
-GIL), the next window is read and folded.
+GIL), the next window is read and folded. While replaying a backlog the
+cyclic garbage collector leaves the fold's objects alone (`uncollected`);
+once the commits of a long catch-up have landed, memory is given back.
 
 When a rebuild has made another generation live, the next commit says so
 (`ViewStore.commit` returns False); the live runner then follows that one.
@@ -45,6 +47,7 @@ decode = folded_event_decoder.decode
 CACHE_ROWS = 50_000
 # Positions folded into one commit while replaying a backlog (see `ProjectionRunner._due`).
 CATCH_UP_EVENTS = 100_000
+# Near the end of a backlog windows halve, down to this many positions.
 SMALLEST_WINDOW = 5_000
 # Rows changed in one window, at most: with their signals ~3 KB each in memory.
 WINDOW_ROWS = 40_000
@@ -235,6 +238,7 @@ class ProjectionRunner:
         window = _Window()
         in_flight: asyncio.Task[bool] | None = None
         caught_up = False
+        trim = False  # to give memory back when the commits of a long catch-up have landed
         batches = aiter(self.feed.read(position, follow=follow))
         next_batch: asyncio.Task[Batch] | None = None
         try:
@@ -259,6 +263,9 @@ class ProjectionRunner:
                     await self._finish(finished)
                     if len(cache) > CACHE_ROWS:  # all committed but the window: kept
                         cache.shrink(CACHE_ROWS, keep=window.rows)
+                    if trim:  # the first commit since catching up: the backlog is gone
+                        trim = False
+                        give_back_memory()
                 if next_batch in done:
                     task, next_batch = next_batch, None
                     try:
@@ -272,8 +279,7 @@ class ProjectionRunner:
                     if follow and not caught_up and progress.pending == 0:
                         caught_up = True
                         thaw()
-                        if progress.read >= LONG_CATCH_UP:
-                            give_back_memory()
+                        trim = progress.read >= LONG_CATCH_UP
                 if not window.moved or not self._due(window, progress, follow):
                     continue
                 if in_flight is not None:
