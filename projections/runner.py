@@ -253,7 +253,7 @@ class ProjectionRunner:
                     waiting.add(in_flight)  # type: ignore[arg-type]
                 done, _ = await asyncio.wait(
                     waiting,
-                    timeout=self._patience(window, follow),
+                    timeout=self._patience(window, follow, writing=in_flight is not None),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if stopped is not None:
@@ -335,9 +335,13 @@ class ProjectionRunner:
             return False
         return progress.pending == 0 or time.monotonic() - window.started >= self.max_delay
 
-    def _patience(self, window: _Window, follow: bool) -> float | None:
-        """How long to wait for the next batch before the window is due anyway."""
-        if not (follow and window.moved):
+    def _patience(self, window: _Window, follow: bool, *, writing: bool) -> float | None:
+        """How long to wait for the next batch before the window is due anyway.
+
+        While a commit is being written, no longer than until it is done: the
+        window goes next, whatever the time.
+        """
+        if writing or not (follow and window.moved):
             return None
         return max(0.0, self.max_delay - (time.monotonic() - window.started))
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from uuid import uuid4
 
@@ -23,7 +24,13 @@ from projections.picture import IssueRow, Picture
 from projections.reading import issue_event
 from projections.rebuild import rebuild
 from projections.runner import Committed, ProjectionRunner
-from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore, ViewStoreError
+from projections.store import (
+    PostgresViewStore,
+    Record,
+    SQLiteViewStore,
+    ViewStore,
+    ViewStoreError,
+)
 from tests.unit.test_coordination import Clock, coordination
 from tests.unit.test_picture import POPO, play, random_story, stored_events
 
@@ -58,12 +65,20 @@ def stored_rows(store: ViewStore, generation: int) -> dict[str, bytes]:
 
 
 class ListFeed:
-    """A feed over a list that can grow; it can be told to fail after some batches."""
+    """A feed over a list that can grow; it can be told to fail after some batches,
+    or to pause after each (events that keep arriving)."""
 
-    def __init__(self, events: list[Recorded], batch: int = 7, fail_after: int | None = None):
+    def __init__(
+        self,
+        events: list[Recorded],
+        batch: int = 7,
+        fail_after: int | None = None,
+        pause: float = 0.0,
+    ):
         self.events = events
         self.batch = batch
         self.fail_after = fail_after
+        self.pause = pause
         self.asked: list[int | None] = []
         self.served = 0
 
@@ -78,6 +93,8 @@ class ListFeed:
                 self.served += 1
                 start += len(chunk)
                 yield Batch(chunk, len(self.events) - start, chunk[-1][0])
+                if self.pause:
+                    await asyncio.sleep(self.pause)
             elif not follow:
                 return
             else:
@@ -313,6 +330,36 @@ async def test_following_commits_a_new_event_at_once(store: ViewStore) -> None:
     finally:
         stop.set()
         await following
+
+
+class SlowCommits(SQLiteViewStore):
+    """A view store whose commits take a while (a busy database)."""
+
+    def commit(self, generation: int, records: Sequence[Record], position: int) -> bool:
+        time.sleep(0.3)
+        return super().commit(generation, records, position)
+
+
+async def test_waiting_for_a_slow_commit_costs_no_cpu(tmp_path: Path) -> None:
+    events = story_events(seed=12)
+    store = SlowCommits(tmp_path / "views.sqlite")
+    generation = store.prepare()
+    stop = asyncio.Event()
+    # Events keep arriving (a batch every 20 ms) while each commit is written.
+    runner = ProjectionRunner(store, ListFeed(events, pause=0.02), max_delay=0.01)
+    following = asyncio.create_task(runner.follow(stop))
+    try:
+        started = time.thread_time()
+        async with asyncio.timeout(20):
+            while store.position(generation) != events[-1][0]:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        # Several commits of 0.3 s each were waited for: the loop slept meanwhile.
+        assert time.thread_time() - started < 0.15
+        assert stored_rows(store, generation) == folded(events)
+    finally:
+        stop.set()
+        await following
+        store.close()
 
 
 async def test_a_replay_leaves_the_collector_as_it_found_it(store: ViewStore) -> None:
