@@ -267,17 +267,12 @@ class ViewStore(ABC):
         return True
 
     def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
-        """Thousands of rows to an INSERT: sqlite3 lets go of the GIL for each statement
-        it runs and must wait for it again after, while the event loop folds the next
-        window. One statement per row (`executemany`) would wait once per row."""
-        per = _INSERT_VALUES // len(_COLUMNS)
-        insert = f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES"
-        for start in range(0, len(records), per):
-            chunk = records[start : start + per]
-            cur.execute(
-                f"{insert} {_values(len(chunk))}{_UPDATE}",
-                [value for record in chunk for value in record],
-            )
+        p = self.placeholder
+        cur.executemany(
+            f"INSERT INTO {table} ({', '.join(_COLUMNS)})"
+            f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}){_UPDATE}",
+            records,
+        )
 
     # -- the readers' side --------------------------------------------------
 
@@ -382,6 +377,19 @@ class SQLiteViewStore(ViewStore):
                 cur.execute("COMMIT")
             finally:
                 cur.close()
+
+    def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
+        """Thousands of rows to an INSERT: sqlite3 lets go of the GIL for each statement
+        it runs and must wait for it again after, while the event loop folds the next
+        window. One statement per row (`executemany`) would wait once per row."""
+        per = _INSERT_VALUES // len(_COLUMNS)
+        insert = f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES"
+        for start in range(0, len(records), per):
+            chunk = records[start : start + per]
+            cur.execute(
+                f"{insert} {_values(len(chunk))}{_UPDATE}",
+                [value for record in chunk for value in record],
+            )
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Cursor]:
