@@ -84,7 +84,11 @@ class _Written:
 
 
 class RecentAnswers:
-    """The answers written last, by question, each with the selection it was written from."""
+    """The answers written last, by question, each with the selection it was written from.
+
+    Bounded by `budget_bytes` of answers, oldest out first; a kept answer also keeps
+    its selection's views alive (the buurt's, even once `LiveBuurten` let it go).
+    """
 
     def __init__(
         self, *, max_age: float = ANSWER_MAX_AGE, budget_bytes: int = ANSWERS_BUDGET_BYTES
