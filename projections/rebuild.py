@@ -45,7 +45,7 @@ async def rebuild(
     started = time.monotonic()
     await anyio.to_thread.run_sync(store.prepare)
     generation = await anyio.to_thread.run_sync(store.new_generation)
-    runner = ProjectionRunner(store, feed, catch_up_events=50_000)
+    runner = ProjectionRunner(store, feed)
     try:
         replayed = await runner.run(generation, follow=False, on_progress=on_progress)
         # What was stored while replaying: read once more, then switch.
