@@ -221,16 +221,19 @@ def batch_summary(records: Sequence[dict[str, Any]], since: float) -> str:
     if not batches:
         return "(no intake batches logged)"
     sizes = [float(r["messages"]) for r in batches]
+    clashes = sum(int(r.get("clashes", 0)) for r in batches)
     seconds = [float(r["seconds"]) * 1000 for r in batches]
     return (
-        f"intake: {len(batches):,} batches; messages per batch p50 {percentile(sizes, 50):.0f}, "
+        f"intake: {len(batches):,} batches ({clashes} saves refused and planned again); "
+        f"messages per batch p50 {percentile(sizes, 50):.0f}, "
         f"p99 {percentile(sizes, 99):.0f}, max {max(sizes):.0f}; "
         f"ms per batch (fetched -> acked) p50 {percentile(seconds, 50):.1f}, "
         f"p99 {percentile(seconds, 99):.1f}, max {max(seconds):.1f}\n  the longest, "
         "fetched at, into the run: "
         + ", ".join(
             f"{float(r['received_at']) - since:.1f}s ({float(r['seconds']) * 1000:.0f} ms, "
-            f"{r['messages']} messages)"
+            f"{r['messages']} messages, stored after "
+            f"{(float(r['stored_at']) - float(r['received_at'])) * 1000:.0f} ms)"
             for r in sorted(batches, key=lambda r: -float(r["seconds"]))[:5]
             if "received_at" in r
         )

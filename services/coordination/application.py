@@ -75,6 +75,8 @@ class Coordination(IssueCommands):
         self._stale: set[str] = set()
         # Saves chunk n while intake plans chunk n + 1 (see `_receive_pipelined`).
         self._saver: ThreadPoolExecutor | None = None
+        # Intake saves the store refused (a re-sent signal, an issue changed elsewhere).
+        self.clashes = 0
         super().__init__(env, organisations=organisations, now=now)
         with self._lock:
             self._catch_up()
@@ -124,6 +126,7 @@ class Coordination(IssueCommands):
             except IntegrityError:
                 # A receipt exists (a re-send, or another instance got there first),
                 # an issue changed under us, or this position is tracked already.
+                self.clashes += 1
                 self._mark_stale(plan.changed_open_issues)
                 self._catch_up()
                 self._refresh_stale()
@@ -172,6 +175,7 @@ class Coordination(IssueCommands):
                     try:
                         ids = in_flight.save_result()
                     except IntegrityError:
+                        self.clashes += 1
                         failed = in_flight.number
                         self._undo(in_flight, planned)
                         in_flight = planned = None

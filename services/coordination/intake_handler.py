@@ -100,6 +100,7 @@ class IntakeConsumer:
         signal's way through intake can be timed against the streams' own times.
         """
         started, received_at = time.monotonic(), time.time()
+        clashes = self.coordination.clashes
         try:
             if self.tracked is None:
                 recorded = await self.call(
@@ -154,6 +155,7 @@ class IntakeConsumer:
             unreadable=len(fresh) - len(readable),
             **_counts(outcomes),
             tracked=tracking.notification_id if tracking else None,
+            clashes=self.coordination.clashes - clashes,
             seconds=round(time.monotonic() - started, 4),
             received_at=round(received_at, 4),
             stored_at=round(stored_at, 4),
