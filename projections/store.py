@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from projections.checkpoints import BackgroundCheckpoints
 from projections.picture import CLOSED, IssueRow
 
 _encode = msgspec.json.Encoder().encode
@@ -339,6 +340,7 @@ class SQLiteViewStore(ViewStore):
         self._writer_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._checkpoints = BackgroundCheckpoints(path)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -365,6 +367,8 @@ class SQLiteViewStore(ViewStore):
                 # Some builds zero what a rewritten row leaves behind: the views hold
                 # nothing the event log does not, and the writes are what a replay waits for.
                 connection.execute("PRAGMA secure_delete = OFF")
+                # Checkpoints run beside the writer, not in its commits (`projections.checkpoints`).
+                connection.execute("PRAGMA wal_autocheckpoint = 0")
                 self._local.writes = True
             cur = connection.cursor()
             cur.execute("BEGIN IMMEDIATE")
@@ -375,6 +379,7 @@ class SQLiteViewStore(ViewStore):
                 raise
             else:
                 cur.execute("COMMIT")
+                self._checkpoints.after_commit()
             finally:
                 cur.close()
 
@@ -402,6 +407,7 @@ class SQLiteViewStore(ViewStore):
             cur.close()
 
     def close(self) -> None:
+        self._checkpoints.stop()
         with self._connections_lock:
             for connection in self._connections:
                 connection.close()

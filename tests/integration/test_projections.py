@@ -378,3 +378,22 @@ def issue_id(event: Recorded) -> str:
     decoded = issue_event(event[1], event[3])
     assert decoded is not None
     return decoded.issue_id
+
+
+async def test_sqlite_checkpoints_run_beside_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "views.sqlite"
+    store = SQLiteViewStore(path)
+    generation = store.prepare()
+    events = story_events(seed=13)
+    rows = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
+    before = path.stat().st_size
+    store.commit(generation, store.records(rows), events[-1][0])
+    # The writer does not copy its WAL back into the file itself; the checkpoint
+    # thread does, soon after the commit.
+    async with asyncio.timeout(5):
+        while path.stat().st_size <= before:  # noqa: ASYNC110 - the file is what we watch
+            await asyncio.sleep(0.02)
+    assert stored_rows(store, generation) == folded(events)
+    store.close()
+    thread = store._checkpoints._thread
+    assert thread is not None and not thread.is_alive()
