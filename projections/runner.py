@@ -91,7 +91,6 @@ class Progress:
 def give_back_memory() -> None:
     """Return the heap a long catch-up freed to the system: glibc keeps it otherwise,
     and the process would stay as large as at its busiest moment."""
-    gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -106,7 +105,7 @@ def uncollected(*, freeze: bool) -> Iterator[None]:
     walked the batch's objects and then, ever more often, all the rows: a
     quarter of a replay. So while a backlog is replayed, what the fold
     allocated is frozen (`gc.freeze`: process-wide, as the collector is) and
-    thawed when the replay has caught up; live batches are collected as usual.
+    thawed when the replay is done (`thaw`); live batches are collected as usual.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -119,9 +118,21 @@ def uncollected(*, freeze: bool) -> Iterator[None]:
             gc.enable()
 
 
-def thaw() -> None:
-    """Let the collector see again what `uncollected` froze."""
+def thaw(*, refreeze: bool, give_back: bool) -> None:
+    """Let the collector see again what `uncollected` froze.
+
+    `gc.unfreeze` cannot tell what we froze from what others did (`buurtbeeld
+    up` freezes what start-up made, `services.gc_pauses`): with `refreeze`,
+    whatever is alive after one collection is frozen again, as start-up's was.
+    With `give_back`, the heap a long catch-up freed goes back to the system.
+    """
     gc.unfreeze()
+    if refreeze or give_back:
+        gc.collect()
+    if give_back:
+        give_back_memory()
+    if refreeze:
+        gc.freeze()
 
 
 class _Rows(dict[str, IssueRow]):
@@ -238,7 +249,11 @@ class ProjectionRunner:
         window = _Window()
         in_flight: asyncio.Task[bool] | None = None
         caught_up = False
-        trim = False  # to give memory back when the commits of a long catch-up have landed
+        # Once the commits of the catch-up have landed: the collector as it was, and
+        # (after a long one) memory back to the system.
+        settle = False
+        thawed = False
+        frozen_before = gc.get_freeze_count() > 0
         batches = aiter(self.feed.read(position, follow=follow))
         next_batch: asyncio.Task[Batch] | None = None
         try:
@@ -263,9 +278,9 @@ class ProjectionRunner:
                     await self._finish(finished)
                     if len(cache) > CACHE_ROWS:  # all committed but the window: kept
                         cache.shrink(CACHE_ROWS, keep=window.rows)
-                    if trim:  # the first commit since catching up: the backlog is gone
-                        trim = False
-                        give_back_memory()
+                    if settle:  # the first commit since catching up: the backlog is gone
+                        settle, thawed = False, True
+                        thaw(refreeze=True, give_back=progress.read >= LONG_CATCH_UP)
                 if next_batch in done:
                     task, next_batch = next_batch, None
                     try:
@@ -277,9 +292,7 @@ class ProjectionRunner:
                     if on_progress is not None:
                         on_progress(progress)
                     if follow and not caught_up and progress.pending == 0:
-                        caught_up = True
-                        thaw()
-                        trim = progress.read >= LONG_CATCH_UP
+                        caught_up = settle = True
                 if not window.moved or not self._due(window, progress, follow):
                     continue
                 if in_flight is not None:
@@ -301,8 +314,8 @@ class ProjectionRunner:
             if in_flight is not None:
                 await self._finish(in_flight)
         finally:
-            if not caught_up:
-                thaw()
+            if not thawed:
+                thaw(refreeze=frozen_before or caught_up, give_back=False)
             if in_flight is not None and not in_flight.done():
                 # A commit under way is a whole one: let it land, whatever stopped us.
                 with contextlib.suppress(BaseException):
