@@ -19,6 +19,7 @@ to the batch's last sequence is done, and nothing needs asking.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -80,14 +81,26 @@ class IntakeConsumer:
     """Processes the batches the INTAKE pull consumer delivers. One batch at a time.
 
     `call` runs the application's blocking work (by default in a worker thread).
+    With `confirm_acks_later`, a batch's acks are sent and their confirmation is
+    awaited only when it matters (before the consumer is asked about what is
+    outstanding, and in `close`), not before the next batch: a round trip less a
+    batch. What the position means does not depend on acks (it is stored with
+    what was done); a lost ack is a redelivery, skipped as tracked.
     """
 
     def __init__(
-        self, coordination: Coordination, publish: Publish, call: Call = in_worker_thread
+        self,
+        coordination: Coordination,
+        publish: Publish,
+        call: Call = in_worker_thread,
+        *,
+        confirm_acks_later: bool = False,
     ) -> None:
         self.coordination = coordination
         self.publish = publish
         self.call = call
+        self.confirm_acks_later = confirm_acks_later
+        self._acking: asyncio.Task[bool] | None = None  # the last batch's acks, unconfirmed
         self.tracked: int | None = None  # the recorded position, read on the first batch
         self.failures = 0  # failed saves in a row
         # A consumer sequence below which every delivery is acknowledged, when known.
@@ -145,8 +158,13 @@ class IntakeConsumer:
         ]
         for delivery, signal_ref, reasons in sorted(rejections, key=lambda r: r[0].sequence):
             await self._reject(delivery, signal_ref, reasons)
-        acked = await _ack(messages)
-        self._acked_below = acked_end if acked else None
+        if self.confirm_acks_later:
+            await self._confirm_acks()  # the batch before: long done, as a rule
+            self._acking = asyncio.ensure_future(_ack(messages))
+            self._acked_below = acked_end
+        else:
+            acked = await _ack(messages)
+            self._acked_below = acked_end if acked else None
         log.info(
             "intake.batch",
             **_batch_context(messages),
@@ -189,6 +207,7 @@ class IntakeConsumer:
             position = fresh[-1].sequence
             tracking = Tracking(TRACKING_NAME, position) if position > self.tracked else None
             return tracking, in_order[1]
+        await self._confirm_acks()  # the consumer's state must have them
         consumer = await js.consumer_info(INTAKE_STREAM, INTAKE_CONSUMER)
         floor = (consumer.ack_floor.consumer_seq if consumer.ack_floor else 0) or 0
         # Known from here on when the batch follows right on what is acknowledged.
@@ -201,6 +220,16 @@ class IntakeConsumer:
             position = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
         tracking = Tracking(TRACKING_NAME, position) if position > self.tracked else None
         return tracking, acked_end
+
+    async def _confirm_acks(self) -> None:
+        """Wait for the server to confirm the acks of the last batch, if not yet."""
+        acking, self._acking = self._acking, None
+        if acking is not None:
+            await acking  # failures are logged by `_ack`
+
+    async def close(self) -> None:
+        """Before the connection goes: the last acks confirmed."""
+        await self._confirm_acks()
 
     async def _reject(
         self, delivery: Delivery, signal_ref: str | None, reasons: Sequence[str]

@@ -94,6 +94,10 @@ class IntakePuller:
         collect_less_often()
         self._task = asyncio.create_task(self._pull(), name="intake-pull")
 
+    def stop_soon(self) -> None:
+        """Fetch no further batch (on the loop's thread; `stop` waits for the one in hand)."""
+        self._stopping.set()
+
     async def stop(self, grace: float) -> None:
         """Finish the batch in hand (at most `grace` seconds), then stop fetching."""
         if self._task is None:
@@ -128,6 +132,10 @@ class IntakePuller:
                         await asyncio.wait_for(self._stopping.wait(), PULL_RETRY_DELAY)
                     continue
                 await self.intake.receive(messages, self.js)
+                # A batch may be done without waiting for anything: let a stop asked
+                # for meanwhile (`stop_soon`, from another thread) be seen first.
+                await asyncio.sleep(0)
         finally:
+            await self.intake.close()
             if fetcher is not None:
                 await fetcher.stop()

@@ -62,6 +62,7 @@ class IntakeThread:
         self._grace = 0.0
         self._thread: threading.Thread | None = None
         self._abandoned = threading.Event()  # stopped before its loop was there
+        self._puller: IntakePuller | None = None
 
     async def start(self) -> None:
         """Connect, make sure of the consumer and start pulling; raise if that fails."""
@@ -100,8 +101,14 @@ class IntakeThread:
         self._abandoned.set()
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
+
+            def stop_soon() -> None:
+                stopping.set()
+                if self._puller is not None:  # before it takes another batch
+                    self._puller.stop_soon()
+
             with suppress(RuntimeError):  # its loop already ended
-                loop.call_soon_threadsafe(stopping.set)
+                loop.call_soon_threadsafe(stop_soon)
         await asyncio.to_thread(thread.join, grace + self.timeout + 5)
         if thread.is_alive():
             log.warning("intake.thread_still_running", grace_seconds=grace)
@@ -131,8 +138,10 @@ class IntakeThread:
 
             rejections: Publish = publish
             # Nothing else runs on this loop: the application's work is done on it.
-            consumer = IntakeConsumer(self.coordination, rejections, call=right_here)
-            puller = IntakePuller(js, consumer, self.timeout)
+            consumer = IntakeConsumer(
+                self.coordination, rejections, call=right_here, confirm_acks_later=True
+            )
+            puller = self._puller = IntakePuller(js, consumer, self.timeout)
             puller.start()
             caller.call_soon_threadsafe(settle, None)
             await self._stopping.wait()
