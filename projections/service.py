@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 import structlog
 
+from projections.answers import BuurtAnswers
 from projections.changes import PictureChanges
 from projections.feeds import Feed
 from projections.queries import PictureQueries
@@ -35,6 +36,8 @@ class Projections:
     changes: PictureChanges
     runner: ProjectionRunner
     store: ViewStore
+    # A buurt's live picture, encoded: one for every edge, so the kept buurten are kept once.
+    answers: BuurtAnswers
 
 
 @asynccontextmanager
@@ -53,7 +56,13 @@ async def projection_service(
     following = asyncio.create_task(runner.follow(stop), name="projection-runner")
     log.info("projection.started", generation=generation, position=changes.position)
     try:
-        yield Projections(queries=queries, changes=changes, runner=runner, store=store)
+        yield Projections(
+            queries=queries,
+            changes=changes,
+            runner=runner,
+            store=store,
+            answers=BuurtAnswers(queries, changes),
+        )
     finally:
         stop.set()
         try:

@@ -148,7 +148,7 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
         start_projections(settings, nc, coordination, registries)
     )
     await components.enter_async_context(
-        query_service(nc, projections.queries, registries.organisations)
+        query_service(nc, projections.answers, registries.organisations)
     )
     context = HttpContext(projections=projections, coordination=coordination, registries=registries)
     stopping = asyncio.Event()  # ends the dashboard's live streams when the server stops

@@ -1,7 +1,8 @@
 """The picture's questions on NATS: `query.<org>.<question>` request/reply.
 
-The same questions as the HTTP API, asked of the same `PictureQueries`, with
-the same JSON in the reply:
+The same questions as the HTTP API, asked of the same `PictureQueries` (a
+buurt's live picture of the same `BuurtAnswers`), with the same JSON in the
+reply:
 
 - `query.<org>.issues`  `{"buurt", "status"?, "owner"?, "category"?, "asOf"?}` → the buurt's picture
 - `query.<org>.issue`   `{"issueId"}` → one issue
@@ -28,7 +29,7 @@ from nats.aio.msg import Msg
 
 from events.contract.base import IssueId
 from events.contract.codec import encode
-from projections.queries import PictureQueries
+from projections.answers import BuurtAnswers
 from services.coordination.refusals import Conflict, Forbidden, InvalidCommand, Refusal
 from services.coordination.replies import refused
 from services.registries import Organisation, Organisations
@@ -92,10 +93,13 @@ def as_of_moment(text: str | None) -> datetime | None:
 class QueryHandler:
     """Answers one request on `query.<org>.<question>`."""
 
-    def __init__(self, queries: PictureQueries, organisations: Organisations) -> None:
-        self.queries = queries
+    def __init__(self, answers: BuurtAnswers, organisations: Organisations) -> None:
+        self.answers = answers
+        self.queries = answers.queries
         self.organisations = organisations
-        self._questions: dict[str, Callable[[Organisation, bytes], Awaitable[msgspec.Struct]]] = {
+        self._questions: dict[
+            str, Callable[[Organisation, bytes], Awaitable[msgspec.Struct | bytes]]
+        ] = {
             "issues": self._buurt_issues,
             "issue": self._issue,
             "history": self._history,
@@ -123,11 +127,11 @@ class QueryHandler:
                 message=refusal.message,
             )
             return encode(refused(refusal))
-        return encode(answer)
+        return answer if isinstance(answer, bytes) else encode(answer)
 
-    async def _buurt_issues(self, reader: Organisation, body: bytes) -> msgspec.Struct:
+    async def _buurt_issues(self, reader: Organisation, body: bytes) -> bytes:
         asked = _decoded(_issues, body)
-        return await self.queries.buurt_issues(
+        return await self.answers.encoded(
             reader,
             asked.buurt,
             status=asked.status,
@@ -156,10 +160,10 @@ def _decoded(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
 
 @asynccontextmanager
 async def query_service(
-    nc: NATS, queries: PictureQueries, organisations: Organisations
+    nc: NATS, answers: BuurtAnswers, organisations: Organisations
 ) -> AsyncIterator[QueryHandler]:
     """Answer `query.*.*` on `nc` until the context is left; then finish the questions in hand."""
-    handler = QueryHandler(queries, organisations)
+    handler = QueryHandler(answers, organisations)
     answering: set[asyncio.Task[None]] = set()
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 

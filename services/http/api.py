@@ -21,7 +21,6 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from events.contract import COMMANDS, Accepted
-from projections.answers import BuurtAnswers
 from projections.queries import STATUS_FILTERS, BuurtPicture, IssueHistory
 from projections.visibility import IssueView
 from services.coordination.command_handler import CommandHandler
@@ -50,7 +49,7 @@ def api_router(context: HttpContext) -> Router:
     """The `/api/v1` routes, reading and acting through `context`."""
     queries = context.projections.queries
     commands = CommandHandler(context.coordination)
-    answers = BuurtAnswers(queries, context.projections.changes)
+    answers = context.projections.answers
 
     @get(
         "/buurten/{buurt:str}/issues",
