@@ -34,25 +34,13 @@ from services.registries import DEFAULT_CATEGORIES, Organisation, OrganisationKi
 from tests.integration.test_projections import POSTGRES_URL, ListFeed
 from tests.unit.test_coordination import BUURT, OTHER_BUURT, Clock, coordination, signal
 from tests.unit.test_picture import POPO, act, random_story, stored_events
+from tests.unit.test_visibility import STADGENOOT, WIJKTEAM, WOONZORG, org
 
 pytestmark = pytest.mark.anyio
 SECRET = "Mevrouw op 3-hoog komt al weken de deur niet uit"
 OFFSETS = (0, 999_999, 59_999_999, 1)
 
 
-def org(org_id: str, kind: OrganisationKind, *buurten: str) -> Organisation:
-    return Organisation(
-        id=org_id,
-        kind=kind,
-        name=org_id,
-        token_sha256="0" * 64,
-        buurten=frozenset(buurten) if buurten else None,
-    )
-
-
-WOONZORG = org("woonzorg", OrganisationKind.WONINGCORPORATIE)
-STADGENOOT = org("stadgenoot", OrganisationKind.WONINGCORPORATIE)
-WIJKTEAM = org("wijkteam-nieuw-west", OrganisationKind.WIJKTEAM)
 # Same id as the wijkteam, another kind: a kept answer must not be taken for the other's.
 WIJKTEAM_AS_CORPORATION = org("wijkteam-nieuw-west", OrganisationKind.WONINGCORPORATIE)
 BEWONERS = org("bewonersportaal", OrganisationKind.BEWONERS)
