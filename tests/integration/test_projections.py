@@ -349,12 +349,15 @@ async def test_waiting_for_a_slow_commit_costs_no_cpu(tmp_path: Path) -> None:
     runner = ProjectionRunner(store, ListFeed(events, pause=0.02), max_delay=0.01)
     following = asyncio.create_task(runner.follow(stop))
     try:
-        started = time.thread_time()
+        started, started_cpu = time.monotonic(), time.thread_time()
         async with asyncio.timeout(20):
             while store.position(generation) != events[-1][0]:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-        # Several commits of 0.3 s each were waited for: the loop slept meanwhile.
-        assert time.thread_time() - started < 0.15
+        waited, busy = time.monotonic() - started, time.thread_time() - started_cpu
+        # Several commits of 0.3 s each were waited for: the loop slept meanwhile. (A loop
+        # that woke again and again would be busy about as long as it waited.)
+        assert waited > 0.6
+        assert busy < 0.35 * waited, f"the loop was busy {busy:.2f} s of {waited:.2f} s"
         assert stored_rows(store, generation) == folded(events)
     finally:
         stop.set()
