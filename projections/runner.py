@@ -9,13 +9,24 @@ applied twice or lost.
 
 When to commit (`ProjectionRunner._due`): following the live log, as soon as
 nothing more is waiting (and within `max_delay` while more keeps coming), so
-a new event is visible at once; replaying a backlog, once per window of
-`catch_up_events` positions, so that a row changed many times in a window is
-written once (up to `WINDOW_ROWS` rows a window, for memory). While one
-commit is written (in a worker thread, where the database does not hold the
-GIL), the next window is read and folded. While replaying a backlog the
-cyclic garbage collector leaves the fold's objects alone (`uncollected`);
-once the commits of a long catch-up have landed, memory is given back.
+a new event is visible at once. Replaying a backlog, each row is written as
+few times as memory allows: once per window of `catch_up_events` positions,
+the rows of the issues closed (resolved, merged) meanwhile are written and
+leave memory, as few events follow those; the open ones stay in memory,
+changed, until the backlog has been read, and are then written with the
+position (or sooner, once `window_rows` rows wait to be written). So most
+rows of a replay are written once, however many windows an issue's life
+spans. While one commit is written (in a worker thread, where the database
+does not hold the GIL), the next window is read and folded. While replaying
+a backlog the cyclic garbage collector leaves the fold's objects alone
+(`uncollected`); once the commits of a long catch-up have landed, memory is
+given back.
+
+Rows written before the position that covers them are ahead of it, never
+behind: after a crash the runner reads again from the committed position,
+and `apply` skips what a row already holds (each event carries its issue's
+version), so nothing is applied twice. Each stored row is always its issue
+as it was at some moment.
 
 When a rebuild has made another generation live, the next commit says so
 (`ViewStore.commit` returns False); the live runner then follows that one.
@@ -49,11 +60,15 @@ CACHE_ROWS = 50_000
 CATCH_UP_EVENTS = 100_000
 # Near the end of a backlog windows halve, down to this many positions.
 SMALLEST_WINDOW = 5_000
-# Rows changed in one window, at most: with their signals ~3 KB each in memory.
-WINDOW_ROWS = 40_000
+# Rows changed and not yet written, at most: with their signals ~3 KB each in memory.
+WINDOW_ROWS = 60_000
 # Events read before catching up that make it worth giving memory back.
 LONG_CATCH_UP = 100_000
 RETRY_SECONDS = 1.0
+# What a commit writes (`ProjectionRunner._due`): every changed row and the position, or
+# only the rows of issues closed since they were last written.
+WHOLE = "whole"
+CLOSED_ROWS = "closed rows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +76,8 @@ class Committed:
     """What one commit changed: for live updates (SSE) and freshness measurements."""
 
     generation: int
-    position: int
+    # The position committed (with these rows or before them); None before the first.
+    position: int | None
     rows: Sequence[IssueRow]
     committed_at: float = field(default_factory=time.time)
 
@@ -71,11 +87,13 @@ OnCommit = Callable[[Committed], Awaitable[None] | None]
 
 @dataclass
 class Progress:
-    """How far a replay is: events read, issue events applied, the position reached."""
+    """How far a replay is: events read, issue events applied, the position reached
+    and the position committed."""
 
     read: int = 0
     applied: int = 0
     position: int | None = None
+    committed: int | None = None
     pending: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -175,11 +193,14 @@ class Retired(Exception):
 
 @dataclass
 class _Window:
-    """What was folded since the last commit began: the next commit's content."""
+    """What was folded and is not written yet: the next commits' content."""
 
+    # Rows changed since they were last written.
     rows: dict[str, IssueRow] = field(default_factory=dict)
-    # Log positions moved (a batch without issue events still moves one).
+    # Log positions moved since the position was last committed (a batch without
+    # issue events still moves one), and since the last commit began.
     moved: int = 0
+    since: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -244,7 +265,7 @@ class ProjectionRunner:
         Raises `Retired` when `generation` stopped being live.
         """
         position = await anyio.to_thread.run_sync(self.store.position, generation)
-        progress = self.progress = Progress(position=position)
+        progress = self.progress = Progress(position=position, committed=position)
         cache = _Rows(fresh=position is None)
         window = _Window()
         in_flight: asyncio.Task[bool] | None = None
@@ -268,7 +289,7 @@ class ProjectionRunner:
                     waiting.add(in_flight)  # type: ignore[arg-type]
                 done, _ = await asyncio.wait(
                     waiting,
-                    timeout=self._patience(window, follow, writing=in_flight is not None),
+                    timeout=self._patience(window, progress, follow, writing=in_flight is not None),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if stopped is not None:
@@ -293,7 +314,8 @@ class ProjectionRunner:
                         on_progress(progress)
                     if follow and not caught_up and progress.pending == 0:
                         caught_up = settle = True
-                if not window.moved or not self._due(window, progress, follow):
+                due = self._due(window, progress, follow) if window.moved else None
+                if due is None:
                     continue
                 if in_flight is not None:
                     # While the database writes one commit, keep folding: the next one
@@ -303,14 +325,13 @@ class ProjectionRunner:
                     await self._finish(in_flight)
                     in_flight = None
                 if len(cache) > CACHE_ROWS:
-                    # Everything is committed now, but for the window: kept, it is next.
+                    # Everything is written now, but for the window: kept, it is next.
                     cache.shrink(CACHE_ROWS, keep=window.rows)
-                in_flight = self._start_commit(generation, window, progress)
-                window = _Window()
+                in_flight, window = self._start_commit(generation, window, progress, due)
             if window.moved:
                 if in_flight is not None:
                     await self._finish(in_flight)
-                in_flight = self._start_commit(generation, window, progress)
+                in_flight, window = self._start_commit(generation, window, progress, WHOLE)
             if in_flight is not None:
                 await self._finish(in_flight)
         finally:
@@ -329,32 +350,41 @@ class ProjectionRunner:
 
     def _full(self, window: _Window) -> bool:
         """Whether the window holds as much as memory should: wait for the commit before."""
-        return window.moved >= self.most_uncommitted or len(window.rows) >= self.window_rows
+        return window.since >= self.most_uncommitted or len(window.rows) >= self.window_rows
 
-    def _due(self, window: _Window, progress: Progress, follow: bool) -> bool:
-        """Whether to commit what the window holds (once no commit is being written).
+    def _live(self, progress: Progress, follow: bool) -> bool:
+        """Following the log as it is written, not replaying a backlog."""
+        return follow and progress.pending < self.catch_up_events
 
-        Following, at once when nothing more is waiting in the log, and within
-        `max_delay` when more keeps coming; replaying a backlog, every
-        `catch_up_events`: each row changed in a window is written once.
+    def _due(self, window: _Window, progress: Progress, follow: bool) -> str | None:
+        """What to commit of the window now (once no commit is being written), if anything.
+
+        Following, everything at once when nothing more is waiting in the log,
+        and within `max_delay` when more keeps coming. Replaying a backlog, the
+        closed issues' rows every `catch_up_events` positions (windows halve
+        near its end, so that the last commit, which nothing overlaps, is
+        small), everything at its end; everything sooner when `window_rows`
+        rows wait to be written.
         """
-        if len(window.rows) >= self.window_rows or window.moved >= min(
-            self.catch_up_events, max(progress.pending, SMALLEST_WINDOW)
-        ):
-            # Near the end of a backlog, windows halve: the last commit, which
-            # nothing overlaps, is small.
-            return True
-        if not follow:
-            return False
-        return progress.pending == 0 or time.monotonic() - window.started >= self.max_delay
+        if len(window.rows) >= self.window_rows:
+            return WHOLE
+        if self._live(progress, follow):
+            if progress.pending == 0 or time.monotonic() - window.started >= self.max_delay:
+                return WHOLE
+            return None
+        if window.since >= min(self.catch_up_events, max(progress.pending, SMALLEST_WINDOW)):
+            return CLOSED_ROWS
+        return None
 
-    def _patience(self, window: _Window, follow: bool, *, writing: bool) -> float | None:
+    def _patience(
+        self, window: _Window, progress: Progress, follow: bool, *, writing: bool
+    ) -> float | None:
         """How long to wait for the next batch before the window is due anyway.
 
         While a commit is being written, no longer than until it is done: the
         window goes next, whatever the time.
         """
-        if writing or not (follow and window.moved):
+        if writing or not (window.moved and self._live(progress, follow)):
             return None
         return max(0.0, self.max_delay - (time.monotonic() - window.started))
 
@@ -397,27 +427,45 @@ class ProjectionRunner:
             return
         if not window.moved:
             window.started = time.monotonic()
-        window.moved += len(batch.events) or 1
+        moved = len(batch.events) or 1
+        window.moved += moved
+        window.since += moved
         progress.position = batch.last
 
     def _start_commit(
-        self, generation: int, window: _Window, progress: Progress
-    ) -> asyncio.Task[bool]:
-        assert progress.position is not None
-        position = progress.position
-        rows = list(window.rows.values())
+        self, generation: int, window: _Window, progress: Progress, what: str
+    ) -> tuple[asyncio.Task[bool] | None, _Window]:
+        """Start writing `what` (`WHOLE`, `CLOSED_ROWS`) of `window`; the commit under
+        way (None if there was nothing to write), and the window that follows."""
+        position: int | None
+        if what == WHOLE:
+            assert progress.position is not None
+            position = progress.position
+            rows = list(window.rows.values())
+            following = _Window()
+        else:  # the position stays: the open rows' changes are not written yet
+            position = None
+            rows = [row for row in window.rows.values() if row.status in CLOSED]
+            following = window
+            window.since = 0
+            for row in rows:
+                del window.rows[row.id]
+            if not rows:
+                return None, following
         with uncollected(freeze=False):
             records = self.store.records(rows)
 
         async def commit() -> bool:
             ok = await anyio.to_thread.run_sync(self.store.commit, generation, records, position)
+            if ok and position is not None:
+                progress.committed = position
             if ok and self.on_commit is not None:
-                result = self.on_commit(Committed(generation, position, rows))
+                result = self.on_commit(Committed(generation, progress.committed, rows))
                 if result is not None:
                     await result
             return ok
 
-        return asyncio.ensure_future(commit())
+        return asyncio.ensure_future(commit()), following
 
     @staticmethod
     async def _finish(commit: asyncio.Task[bool]) -> None:

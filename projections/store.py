@@ -240,9 +240,11 @@ class ViewStore(ABC):
             for r in rows
         ]
 
-    def commit(self, generation: int, records: Sequence[Record], position: int) -> bool:
+    def commit(self, generation: int, records: Sequence[Record], position: int | None) -> bool:
         """Store `records` (see `records`) and `position` for `generation` in one transaction.
 
+        With `position` None the rows are stored and the position stays: rows of
+        issues ahead of it, which the runner may write early (`projections.runner`).
         False, writing nothing, when `generation` has been retired meanwhile
         (a rebuild switched over): the caller follows the live one instead.
         """
@@ -255,16 +257,17 @@ class ViewStore(ABC):
             found = cur.fetchone()
             if found is None or found[0] == RETIRED:
                 return False
-            if found[1] is not None and position <= int(found[1]):
+            if position is not None and found[1] is not None and position <= int(found[1]):
                 raise ViewStoreError(
                     f"generation {generation} is at {found[1]}; refusing to go back to {position}"
                 )
             if records:
                 self._upsert(cur, self._issues(generation), records)
-            cur.execute(
-                f"UPDATE {self._generations} SET position = {p} WHERE generation = {p}",
-                (position, generation),
-            )
+            if position is not None:
+                cur.execute(
+                    f"UPDATE {self._generations} SET position = {p} WHERE generation = {p}",
+                    (position, generation),
+                )
         return True
 
     def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
