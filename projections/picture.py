@@ -46,13 +46,13 @@ from projections.picture_events import (
     Declined,
     Escalated,
     FoldedEvent,
-    FoldedSignal,
     Merged,
     Offered,
     Opened,
     Released,
     Reopened,
     Resolved,
+    SignalSummary,
 )
 from services.coordination.issue import Status
 
@@ -67,18 +67,6 @@ STATUSES = tuple(status.value for status in Status)
 CLOSED = frozenset({RESOLVED, MERGED})
 # The picture's order: what needs someone first.
 STATUS_RANK = {ESCALATED: 0, UNOWNED: 1, HANDOVER_PENDING: 2, OWNED: 3, RESOLVED: 4, MERGED: 5}
-
-
-class SignalSummary(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True, gc=False
-):
-    """A signal as the picture shows it: content, never personal data."""
-
-    signal_ref: str
-    organisation: str
-    summary: str
-    observed_at: datetime
-    location: Location | None = None
 
 
 class IssueRow(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
@@ -112,11 +100,24 @@ class IssueRow(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True,
         return self.status not in CLOSED
 
 
+class FoldedRow(IssueRow, kw_only=True, rename="camel", omit_defaults=True, gc=False):
+    """An issue's row as the projection runner folds it from the lean events: each
+    signal encoded once, as the row stores it, when it arrives (then its objects are
+    at hand; a row is encoded again at every write). Encodes to the same JSON as the
+    `IssueRow` it stands for, and is one, but for its signals."""
+
+    signals: list[msgspec.Raw] = msgspec.field(default_factory=list)  # type: ignore[assignment]
+
+
+_encode = msgspec.json.Encoder().encode
+
 PictureEvent = IssueEventType | FoldedEvent
 """What `apply` folds: a contract event, or the lean one a replay decodes (same meaning)."""
 
 
-def summarised(signal: SignalRecord | FoldedSignal) -> SignalSummary:
+def summarised(signal: SignalRecord | SignalSummary) -> SignalSummary:
+    if type(signal) is SignalSummary:  # a replay's, decoded as the row keeps it
+        return signal
     return SignalSummary(
         signal_ref=signal.signal_ref,
         organisation=signal.organisation,
@@ -147,7 +148,7 @@ def apply(row: IssueRow | None, event: PictureEvent, version: int) -> IssueRow |
 
 def _opened(event: IssueOpened | Opened, version: int) -> IssueRow:
     signal = event.signal
-    return IssueRow(
+    row = (FoldedRow if type(event) is Opened else IssueRow)(
         id=event.issue_id,
         buurt=event.buurt,
         category=event.category,
@@ -160,14 +161,22 @@ def _opened(event: IssueOpened | Opened, version: int) -> IssueRow:
         version=version,
         summary=signal.summary,
         location=signal.location,
-        signals=[summarised(signal)],
     )
+    _add_signal(row, signal)
+    return row
 
 
 def _attached(row: IssueRow, event: SignalAttached | Attached) -> None:
     row.signal_count += 1
     _add_reporter(row, event.organisation)
-    row.signals.append(summarised(event.signal))
+    _add_signal(row, event.signal)
+
+
+def _add_signal(row: IssueRow, signal: SignalRecord | SignalSummary) -> None:
+    if isinstance(row, FoldedRow):
+        row.signals.append(msgspec.Raw(_encode(summarised(signal))))
+    else:
+        row.signals.append(summarised(signal))
 
 
 def _claimed(row: IssueRow, event: OwnershipClaimed | Claimed) -> None:

@@ -27,14 +27,21 @@ class _Folded(
     at: datetime
 
 
-class FoldedSignal(msgspec.Struct, frozen=True, kw_only=True, rename="camel", gc=False):
-    """A signal's content, as `projections.picture.SignalSummary` shows it."""
+class SignalSummary(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True, gc=False
+):
+    """A signal as the picture shows it: content, never personal data."""
+
+    # A replay decodes an event's signal straight into the one its row keeps.
 
     signal_ref: str
     organisation: str
     summary: str
     observed_at: datetime
     location: Location | None = None
+
+
+FoldedSignal = SignalSummary
 
 
 class Opened(_Folded, frozen=True, kw_only=True, tag="IssueOpened"):

@@ -39,7 +39,7 @@ import contextlib
 import ctypes
 import gc
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -47,7 +47,7 @@ import structlog
 
 from projections.feeds import Batch, Feed
 from projections.picture import CLOSED, IssueRow, apply
-from projections.picture_events import folded_event_decoder
+from projections.picture_events import FoldedEvent, folded_event_decoder
 from projections.reading import ISSUE_TOPICS, picture_event
 from projections.store import ViewStore
 
@@ -166,14 +166,27 @@ class _Rows(dict[str, IssueRow]):
         self.fresh = fresh
         self.dropped: set[str] = set()
 
-    def may_be_stored(self, issue_id: str) -> bool:
-        return issue_id not in self and (not self.fresh or issue_id in self.dropped)
+    def missing(self, issue_ids: set[str]) -> set[str]:
+        """Of `issue_ids`, those not in memory (the database may hold them)."""
+        return issue_ids - self.keys()
+
+    def forget(self, rows: Sequence[IssueRow], keep: dict[str, IssueRow]) -> None:
+        """Drop `rows`, just written, but those changed since (in `keep`)."""
+        for row in rows:
+            if row.id not in keep and self.get(row.id) is row:
+                del self[row.id]
+                if self.fresh:
+                    self.dropped.add(row.id)
 
     def shrink(self, limit: int, keep: dict[str, IssueRow]) -> None:
         """Drop committed rows: closed ones first (few events follow those), all if need be.
 
-        `keep`: rows changed since the last commit, which only memory holds.
+        `keep`: rows changed since the last commit, which only memory holds. When
+        fewer than a quarter of `limit` could go, none go: it would not be worth a
+        look at every row.
         """
+        if len(self) - len(keep) < limit // 4:
+            return
         closed = [i for i, row in self.items() if row.status in CLOSED and i not in keep]
         for issue_id in closed:
             del self[issue_id]
@@ -327,11 +340,11 @@ class ProjectionRunner:
                 if len(cache) > CACHE_ROWS:
                     # Everything is written now, but for the window: kept, it is next.
                     cache.shrink(CACHE_ROWS, keep=window.rows)
-                in_flight, window = self._start_commit(generation, window, progress, due)
+                in_flight, window = self._start_commit(generation, window, progress, due, cache)
             if window.moved:
                 if in_flight is not None:
                     await self._finish(in_flight)
-                in_flight, window = self._start_commit(generation, window, progress, WHOLE)
+                in_flight, window = self._start_commit(generation, window, progress, WHOLE, cache)
             if in_flight is not None:
                 await self._finish(in_flight)
         finally:
@@ -396,26 +409,35 @@ class ProjectionRunner:
         window: _Window,
         progress: Progress,
     ) -> None:
-        """Apply `batch` to the rows in memory; the window gets what changed."""
-        decoded = [
+        """Apply `batch` to the rows in memory; the window gets what changed.
+
+        Each event is decoded just before it is applied, while its objects are
+        at hand in the processor's cache. Rows not in memory: in a fresh
+        generation, only those written and dropped can be stored, and the few
+        events of those read theirs when they come; otherwise the rows of the
+        whole batch are read from the database at once, before folding.
+        """
+        decoded: Iterable[tuple[FoldedEvent | None, int]] = (
             (decode(body) if topic in ISSUE_TOPICS else picture_event(topic, body), version)
             for _position, topic, version, body in batch.events
-        ]
-        if not cache.fresh or cache.dropped:
-            may_be_stored = cache.may_be_stored
-            missing = {
-                e.issue_id for e, _ in decoded if e is not None and may_be_stored(e.issue_id)
-            }
+        )
+        if not cache.fresh:
+            decoded = list(decoded)
+            missing = cache.missing({e.issue_id for e, _ in decoded if e is not None})
             if missing:
-                cache.update(self.store.load(generation, missing))
-        get, changed = cache.get, window.rows
+                cache.update(self.store.load(generation, missing, folded=True))
+        get, changed, dropped = cache.get, window.rows, cache.dropped
         applied = 0
         for event, version in decoded:
             if event is None:
                 continue
             applied += 1
             issue_id = event.issue_id
-            row = apply(get(issue_id), event, version)
+            row = get(issue_id)
+            if row is None and issue_id in dropped:
+                dropped.discard(issue_id)
+                row = self.store.load(generation, (issue_id,), folded=True).get(issue_id)
+            row = apply(row, event, version)
             if row is not None:
                 cache[issue_id] = changed[issue_id] = row
         progress.read += len(batch.events)
@@ -433,10 +455,12 @@ class ProjectionRunner:
         progress.position = batch.last
 
     def _start_commit(
-        self, generation: int, window: _Window, progress: Progress, what: str
+        self, generation: int, window: _Window, progress: Progress, what: str, cache: _Rows
     ) -> tuple[asyncio.Task[bool] | None, _Window]:
         """Start writing `what` (`WHOLE`, `CLOSED_ROWS`) of `window`; the commit under
-        way (None if there was nothing to write), and the window that follows."""
+        way (None if there was nothing to write), and the window that follows.
+
+        Closed issues' rows leave memory once written (unless changed meanwhile)."""
         position: int | None
         if what == WHOLE:
             assert progress.position is not None
@@ -459,6 +483,8 @@ class ProjectionRunner:
             ok = await anyio.to_thread.run_sync(self.store.commit, generation, records, position)
             if ok and position is not None:
                 progress.committed = position
+            if ok and position is None:
+                cache.forget(rows, keep=following.rows)
             if ok and self.on_commit is not None:
                 result = self.on_commit(Committed(generation, progress.committed, rows))
                 if result is not None:

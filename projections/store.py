@@ -31,10 +31,11 @@ from typing import Any
 import msgspec
 
 from projections.checkpoints import BackgroundCheckpoints
-from projections.picture import CLOSED, IssueRow
+from projections.picture import CLOSED, FoldedRow, IssueRow
 
 _encode = msgspec.json.Encoder().encode
 _decode_row = msgspec.json.Decoder(IssueRow).decode
+_decode_folded_row = msgspec.json.Decoder(FoldedRow).decode
 NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 LIVE = "live"
 WRITER_CACHE_KIB = 16 * 1024
@@ -209,7 +210,11 @@ class ViewStore(ABC):
             raise ViewStoreError(f"generation {generation} is gone")
         return None if found[0] is None else int(found[0])
 
-    def load(self, generation: int, ids: Iterable[str]) -> dict[str, IssueRow]:
+    def load(
+        self, generation: int, ids: Iterable[str], *, folded: bool = False
+    ) -> dict[str, IssueRow]:
+        """The stored rows of `ids` in `generation`; with `folded`, as `FoldedRow`s."""
+        decode = _decode_folded_row if folded else _decode_row
         wanted = list(ids)
         rows: dict[str, IssueRow] = {}
         with self._reading() as cur:
@@ -220,7 +225,7 @@ class ViewStore(ABC):
                     f"SELECT body FROM {self._issues(generation)} WHERE id IN ({marks})", chunk
                 )
                 for (body,) in cur.fetchall():
-                    row = _decode_row(bytes(body))
+                    row = decode(bytes(body))
                     rows[row.id] = row
         return rows
 

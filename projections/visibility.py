@@ -23,7 +23,8 @@ from typing import NamedTuple, Protocol
 import msgspec
 
 from events.contract import Location
-from projections.picture import IssueRow, SignalSummary
+from projections.picture import IssueRow
+from projections.picture_events import SignalSummary
 from services.registries import Categories, Organisation
 from services.registries.organisations import OrganisationKind
 

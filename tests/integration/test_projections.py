@@ -147,9 +147,9 @@ async def test_a_crash_resumes_from_the_committed_position_and_applies_nothing_t
     generation = store.prepare()
     crashing = ListFeed(events, fail_after=len(events) // 7 // 2)
     with pytest.raises(ConnectionError):
-        await ProjectionRunner(
-            store, crashing, catch_up_events=30, window_rows=window_rows
-        ).run(generation, follow=False)
+        await ProjectionRunner(store, crashing, catch_up_events=30, window_rows=window_rows).run(
+            generation, follow=False
+        )
     committed = store.position(generation)
     stored = stored_rows(store, generation)
     if window_rows == 5:  # rows waiting to be written filled the window: whole commits
@@ -163,9 +163,10 @@ async def test_a_crash_resumes_from_the_committed_position_and_applies_nothing_t
     for issue, body in stored.items():
         row = msgspec.json.decode(body, type=IssueRow)
         assert row.version >= msgspec.json.decode(covered.get(issue, body), type=IssueRow).version
-        assert body == folded([e for e in events if issue_of(e) == issue and e[2] <= row.version])[
-            issue
-        ]
+        assert (
+            body
+            == folded([e for e in events if issue_of(e) == issue and e[2] <= row.version])[issue]
+        )
 
     resumed = ListFeed(events)
     await ProjectionRunner(store, resumed, catch_up_events=30).run(generation, follow=False)
