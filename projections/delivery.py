@@ -42,12 +42,23 @@ _STATUS = b"NATS/1.0 "
 _FLOW_CONTROL = b"FlowControl"
 _LAST_CONSUMER = b"Nats-Last-Consumer: "
 _STALLED = b"Nats-Consumer-Stalled: "
-# HMSG <subject> <sid> $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.
-# <time>.<pending> <header size> <size>, headers starting with the event store's two.
-_EVENT_FRAME = re.compile(
-    rb"HMSG [^ \r\n]+ (\d+) \$JS\.ACK\.[^. \r\n]+\.[^. \r\n]+\.\d+\.(\d+)\.(\d+)\.\d+\.(\d+)"
-    rb" (\d+) (\d+)\r\nNATS/1\.0\r\nEs-Topic: ([^\r\n]*)\r\nEs-Version: (\d+)\r\n"
-)
+
+
+def event_frame(sid: int, stream: str, consumer: str) -> re.Pattern[bytes]:
+    """A frame of subscription `sid` from `consumer` of `stream`, headers starting with the
+    event store's two: HMSG <subject> <sid> $JS.ACK.<stream>.<consumer>.<delivered>.
+    <stream seq>.<consumer seq>.<time>.<pending> <header size> <size>. Literal where
+    it can be, and without backtracking (possessive): most of a replay's reading."""
+    return re.compile(
+        rb"HMSG [^ \r\n]++ "
+        + str(sid).encode()
+        + rb" \$JS\.ACK\."
+        + re.escape(stream.encode())
+        + rb"\."
+        + re.escape(consumer.encode())
+        + rb"\.\d++\.(\d++)\.(\d++)\.\d++\.(\d++) (\d++) (\d++)\r\nNATS/1\.0\r\n"
+        rb"Es-Topic: ([^\r\n]*+)\r\nEs-Version: (\d++)\r\n"
+    )
 _TOPICS = {kind.__name__.encode(): kind.__name__ for kind in ISSUE_EVENT_TYPES}
 
 
@@ -113,23 +124,22 @@ class BulkParser:
         subscription: each from one match, the state kept in locals until they stop
         (another kind of frame, another subscription, an incomplete frame). Where they
         stopped: `pos` when there were none."""
-        match = _EVENT_FRAME.match
-        found = match(buf, pos)
-        if found is None:
-            return pos
-        sid = found.group(1)
-        deliveries = self.by_sid.get(int(sid))
-        if deliveries is None:
+        for deliveries in self.by_sid.values():  # one, mostly
+            match = deliveries.frame.match
+            found = match(buf, pos)
+            if found is not None:
+                break
+        else:
             return pos
         append, topics = deliveries.ready.append, _TOPICS
         expected = deliveries.consumer_sequence + 1
         broken = deliveries.broken
         pending = None
         while found is not None:
-            frame_sid, sequence, consumed, left, header_size, size, topic, version = found.groups()
-            start = found.end(6) + 2
+            sequence, consumed, left, header_size, size, topic, version = found.groups()
+            start = found.end(5) + 2
             stop = start + int(size)
-            if frame_sid != sid or stop + 2 > end:
+            if stop + 2 > end:
                 break
             if broken:
                 pass  # what follows a gap is read again by a new consumer
@@ -205,6 +215,8 @@ class Deliveries:
         self._answering: set[asyncio.Future[None]] = set()
         self._sub: Any = None
         self._consumer: str | None = None
+        # Until the consumer is known: matches nothing (its frames are read field by field).
+        self.frame: re.Pattern[bytes] = re.compile(rb"(?!)")
 
     async def __aenter__(self) -> Deliveries:
         parser = BulkParser.of(self.nc)
@@ -232,6 +244,7 @@ class Deliveries:
             await self.__aexit__()
             raise
         self._consumer = info.name
+        self.frame = event_frame(self._sub._id, self.stream, info.name)
         self.heard = time.monotonic()
         return self
 
