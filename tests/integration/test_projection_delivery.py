@@ -16,7 +16,7 @@ import nats
 import pytest
 from nats.js.api import StreamConfig
 
-from projections.delivery import Deliveries
+from projections.delivery import READ_BYTES, Deliveries
 from services.embedded_nats import EmbeddedNats
 
 pytestmark = pytest.mark.anyio
@@ -98,3 +98,15 @@ async def test_flow_control_holds_the_server_back_until_deliveries_are_taken(
         taken = await take_all(deliveries, count)
         assert not deliveries.broken
     assert [d[0] for d in taken] == list(range(1, count + 1))
+
+
+async def test_the_connection_reads_wide_once_a_replay_reads_from_it(
+    stream: tuple[nats.NATS, str, str],
+) -> None:
+    nc, name, prefix = stream
+    await publish(nc, prefix, 300)
+    async with Deliveries(nc, name, f"{prefix}.*.issue.*", 1, 1.0, 5.0) as deliveries:
+        # nats-py's 32 KB reads and 64 KB buffer cost a turn of the event loop each.
+        assert nc._transport._io_reader._limit >= READ_BYTES  # type: ignore[union-attr]
+        taken = await take_all(deliveries, 300)
+    assert [d[0] for d in taken] == list(range(1, 301))
