@@ -41,20 +41,17 @@ class SignalSummary(
     location: Location | None = None
 
 
-FoldedSignal = SignalSummary
-
-
 class Opened(_Folded, frozen=True, kw_only=True, tag="IssueOpened"):
     buurt: str
     category: str
     organisation: str
     sensitivity: str
-    signal: FoldedSignal
+    signal: SignalSummary
 
 
 class Attached(_Folded, frozen=True, kw_only=True, tag="SignalAttached"):
     organisation: str
-    signal: FoldedSignal
+    signal: SignalSummary
 
 
 class Claimed(_Folded, frozen=True, kw_only=True, tag="OwnershipClaimed"):

@@ -39,7 +39,7 @@ from projections.picture import (
     PictureEvent,
     apply,
 )
-from projections.picture_events import FoldedSignal
+from projections.picture_events import SignalSummary
 from projections.reading import issue_event, picture_event
 from services.coordination.application import Coordination
 from services.coordination.refusals import Refusal
@@ -240,7 +240,7 @@ def test_personal_data_never_reaches_a_row() -> None:
     # ...while the event log has them, for those who may see them.
     assert any(b"J. de Vries" in body for *_, body in stored_events(app))
     # A replay's lean events have no field for them at all.
-    assert set(FoldedSignal.__struct_fields__) == {
+    assert set(SignalSummary.__struct_fields__) == {
         "signal_ref",
         "organisation",
         "summary",
