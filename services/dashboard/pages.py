@@ -8,7 +8,7 @@ from urllib.parse import quote
 from litestar import Request, get, post
 from litestar.response import Redirect, Response
 
-from services.coordination.refusals import Forbidden, NotFound, Refusal
+from services.coordination.refusals import Forbidden, InvalidCommand, NotFound, Refusal
 from services.dashboard.picture import (
     Filters,
     available_actions,
@@ -119,12 +119,12 @@ async def buurt_page(
     try:
         values = await picture_values(dashboard, visitor, code, filters)
     except Refusal as refusal:
-        status = 403 if isinstance(refusal, Forbidden) else 404
+        status = {Forbidden: 403, InvalidCommand: 400}.get(type(refusal), 404)
         return dashboard.page(
             "problem.html",
             visitor=visitor,
             status_code=status,
-            title="Buurt niet beschikbaar",
+            title="Beeld niet beschikbaar" if status == 400 else "Buurt niet beschikbaar",
             text=refusal_text(refusal.code),
             detail=refusal.message,
         )

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from projections.visibility import IssueView
+from services.coordination.refusals import InvalidCommand
 from services.dashboard.web import Dashboard, Visitor
-from services.dashboard.wording import STATUS_FILTER_LABELS, STATUS_LABELS
+from services.dashboard.wording import STATUS_FILTER_LABELS, STATUS_LABELS, local_moment
 from services.registries import OrganisationKind
 
 DEFAULT_STATUS = "open"
@@ -22,12 +24,17 @@ DEFAULT_STATUS = "open"
 
 @dataclass(frozen=True)
 class Filters:
-    """The buurt page's filters, as its query string carries them (Dutch names)."""
+    """The buurt page's filters, as its query string carries them (Dutch names).
+
+    `as_of` (`peilmoment`, Dutch time as a `datetime-local` field sends it): the
+    picture as it was then, replayed from the log, to read only.
+    """
 
     status: str = DEFAULT_STATUS
     category: str = ""
     owner: str = ""
     mine: bool = False
+    as_of: str = ""
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> Filters:
@@ -37,6 +44,7 @@ class Filters:
             category=query.get("categorie", "").strip()[:64],
             owner=query.get("eigenaar", "").strip()[:64],
             mine=query.get("mijn", "") not in ("", "0", "nee"),
+            as_of=query.get("peilmoment", "").strip()[:32],
         )
 
     def query(self) -> str:
@@ -46,12 +54,22 @@ class Filters:
             "categorie": self.category,
             "eigenaar": self.owner,
             "mijn": "1" if self.mine else "",
+            "peilmoment": self.as_of,
         }
         return urlencode({k: v for k, v in fields.items() if v})
 
     @property
     def active(self) -> bool:
         return self != Filters()
+
+    def moment(self) -> datetime | None:
+        """`as_of` as a moment (None: now); a refusal when it is not one."""
+        if not self.as_of:
+            return None
+        try:
+            return local_moment(self.as_of)
+        except ValueError as e:
+            raise InvalidCommand(f"peilmoment {self.as_of!r}: not a date and time") from e
 
 
 def available_actions(view: IssueView, organisation_id: str) -> frozenset[str]:
@@ -94,14 +112,17 @@ async def picture_values(
 ) -> dict[str, Any]:
     """What `_picture.html` renders: the issues, their counts, and what the visitor may do.
 
-    Raises the queries' refusals (`forbidden`, `invalid`).
+    Raises the queries' refusals (`forbidden`, `invalid`). As of a moment
+    (`filters.as_of`) nothing can be done: the past is read only.
     """
+    as_of = filters.moment()
     picture = await dashboard.context.projections.queries.buurt_issues(
         visitor.organisation,
         buurt,
         status=filters.status,
         owner=filters.owner or None,
         category=filters.category or None,
+        as_of=as_of,
     )
     issues = picture.issues
     if filters.mine:
@@ -121,5 +142,8 @@ async def picture_values(
         "category_counts": sorted(by_category.items()),
         "filters": filters,
         "changed": frozenset(changed),
-        "claimable": frozenset(v.id for v in issues if "claim" in available_actions(v, "")),
+        "past": as_of is not None,
+        "claimable": frozenset(
+            v.id for v in issues if as_of is None and "claim" in available_actions(v, "")
+        ),
     }

@@ -107,6 +107,15 @@ def moment_text(moment: datetime | str | None, zone: tzinfo = LOCAL_TIME) -> str
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"
 
 
+def local_moment(text: str, zone: tzinfo = LOCAL_TIME) -> datetime:
+    """A moment as a `datetime-local` field gives it ("2026-11-20T09:30", seconds
+    optional), read in Dutch time; ValueError when it is not one."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        raise ValueError(f"{text!r} is not a local date and time")
+    return moment.replace(tzinfo=zone).astimezone(UTC)
+
+
 def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 

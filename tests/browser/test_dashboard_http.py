@@ -4,12 +4,15 @@ sessions, where forms may come from, refusals in Dutch, need-to-know on every pa
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
 
+from services.dashboard.wording import LOCAL_TIME
 from tests.browser.browser_support import Running
 
 BUURT = "BU0363FD02"
@@ -200,3 +203,32 @@ def test_an_organisation_sees_only_the_buurten_it_is_active_in(system: Running) 
         refused = team.get(f"/buurten/{BUURT}")
         assert refused.status_code == 403
         assert "Uw organisatie mag dit niet doen." in refused.text
+
+
+def test_the_picture_as_it_was_at_a_moment_is_replayed_and_read_only(system: Running) -> None:
+    time.sleep(2.1)  # every seeded event two seconds in the past
+    moment = datetime.now(LOCAL_TIME).replace(microsecond=0, tzinfo=None) - timedelta(seconds=1)
+    with logged_in(system, "gemeente-amsterdam") as browser:
+        now = browser.get(f"/buurten/{BUURT}").text
+        assert "Oppakken" in now and "data-live=" in now
+        then = browser.get(f"/buurten/{BUURT}", params={"peilmoment": moment.isoformat()})
+        assert then.status_code == 200
+        # A second ago: the same issues, replayed from the log; nothing to do, nothing live.
+        assert issue_ids(then.text) == issue_ids(now)
+        assert "Dit is het beeld zoals het was op" in then.text
+        assert "Oppakken" not in then.text and "data-live=" not in then.text
+        # Before the demo happened: nothing yet.
+        long_ago = browser.get(f"/buurten/{BUURT}", params={"peilmoment": "2020-01-01T12:00"})
+        assert "zoals het was op 1 jan 2020, 12:00" in long_ago.text
+        assert issue_ids(long_ago.text) == {}
+        # The future, and what is no moment, are refused in Dutch.
+        later = (moment + timedelta(days=1)).isoformat()
+        for refused in (later, "gisteren"):
+            answer = browser.get(f"/buurten/{BUURT}", params={"peilmoment": refused})
+            assert answer.status_code == 400
+            assert "Beeld niet beschikbaar" in answer.text
+    # Looking back keeps need-to-know: the corporation still sees no words of the wijkteam's.
+    with logged_in(system, "stadgenoot") as corporation:
+        then = corporation.get(f"/buurten/{BUURT}", params={"peilmoment": moment.isoformat()})
+        assert HIDDEN in issue_ids(then.text)
+        assert LONELY not in then.text

@@ -68,6 +68,17 @@ def test_filters_travel_in_the_query_string() -> None:
     assert not Filters.from_query({"mijn": ""}).mine
 
 
+def test_a_moment_to_look_back_at_travels_in_the_query_string_in_dutch_time() -> None:
+    filters = Filters.from_query({"peilmoment": "2026-11-20T09:30"})
+    assert filters.active
+    assert filters.query() == "peilmoment=2026-11-20T09%3A30"
+    assert filters.moment() == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)  # CET: UTC+1
+    assert Filters().moment() is None
+    for unreadable in ("gisteren", "2026-11-20T09:30Z", "2026-13-01T00:00"):
+        with pytest.raises(InvalidCommand, match="peilmoment"):
+            Filters.from_query({"peilmoment": unreadable}).moment()
+
+
 def _pairs(query: str) -> list[tuple[str, str]]:
     return [tuple(pair.split("=", 1)) for pair in query.split("&")]  # type: ignore[misc]
 

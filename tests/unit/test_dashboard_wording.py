@@ -12,6 +12,7 @@ from services.dashboard.wording import (
     REFUSALS,
     age_between,
     age_text,
+    local_moment,
     moment_text,
     refusal_text,
     status_label,
@@ -144,3 +145,21 @@ def test_timeline_details_are_the_words_an_entry_carries() -> None:
     assert timeline_detail({"type": "IssueReopened", "reason": "Ligt er weer"}) == "Ligt er weer"
     # Need-to-know already took the words out: nothing to show.
     assert timeline_detail({"type": "IssueOpened", "organisation": "woonzorg"}) is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "moment"),
+    [
+        ("2026-11-20T09:30", datetime(2026, 11, 20, 8, 30, tzinfo=UTC)),  # winter: UTC+1
+        ("2026-07-01T12:00:05", datetime(2026, 7, 1, 10, 0, 5, tzinfo=UTC)),  # summer: UTC+2
+    ],
+)
+def test_a_moment_typed_in_dutch_time_is_read_as_one(typed: str, moment: datetime) -> None:
+    assert local_moment(typed) == moment
+    assert moment_text(local_moment(typed)) == moment_text(moment)
+
+
+@pytest.mark.parametrize("typed", ["", "gisteren", "2026-11-20T09:30+01:00", "2026-11-31T10:00"])
+def test_what_is_not_a_local_moment_is_refused(typed: str) -> None:
+    with pytest.raises(ValueError):
+        local_moment(typed)
