@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from playwright.sync_api import Page, expect
 
+from services.dashboard.wording import LOCAL_TIME
 from tests.browser.browser_support import Running, publish_signal, shoot
 
 BUURT = "BU0363FD02"
@@ -67,6 +68,7 @@ def test_a_coordinator_sees_the_picture_claims_an_issue_and_watches_a_new_signal
     expect(debts).to_contain_text("overdracht voorgesteld aan Buurtwerk Nieuw-West")
     expect(page.locator(".status-counts")).to_contain_text("1 Geen eigenaar")
     shoot(page, "02-buurt-seeded")
+    seeded = datetime.now(LOCAL_TIME).replace(microsecond=0, tzinfo=None)
 
     # She opens the swing's issue: its timeline says who reported it.
     swing.get_by_role("link").click()
@@ -117,3 +119,13 @@ def test_a_coordinator_sees_the_picture_claims_an_issue_and_watches_a_new_signal
     expect(page.locator("#live-status")).to_contain_text("Bijgewerkt")
     shoot(page, "04-buurt-live-signal")
     print(f"new signal visible after {seen_after:.2f}s")
+
+    # Looking back: the picture as it was before she claimed the swing, to read only.
+    page.get_by_label("Zoals het was op").fill(seeded.isoformat())
+    page.get_by_role("button", name="Toon").click()
+    expect(page.locator(".past")).to_contain_text("Dit is het beeld zoals het was op")
+    expect(page.locator("tr.issue")).to_have_count(5)
+    swing = page.locator("tr.issue", has_text="Schommel in de speeltuin")
+    expect(swing).to_contain_text("geen eigenaar")
+    expect(page.get_by_role("button", name=re.compile("Oppakken"))).to_have_count(0)
+    shoot(page, "05-buurt-as-it-was")
