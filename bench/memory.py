@@ -9,7 +9,8 @@ once the coordination has rebuilt its open issues and the projection has
 caught up (the live view's position reached the last issue event), after a
 few seconds to settle: RSS and peak RSS (VmHWM) of the buurtbeeld process from
 /proc, and of its nats-server child apart. Baseline in the same run: the same
-process on an empty log.
+process on an empty log. Then once more on the same data dir: a restart, the
+coordination's open issues read from the snapshot it kept when it stopped.
 
 Goal: <= 500 MB for the buurtbeeld process.
 """
@@ -106,6 +107,8 @@ def main() -> None:
         print(f"buurtbeeld up on the generated log ({log.issue_events + log.receipts:,} messages)")
         copied = log.copy_to(Path(tmp) / "full")
         results.append(measure(f"{log.issue_events:,} issue events", copied))
+        print("the same, started again (its open issues from the snapshot kept at the stop)")
+        results.append(measure(f"{log.issue_events:,} issue events, started again", copied))
     print(
         "\n| log | ready after s | RSS when coordination rebuilt MB | caught up after s "
         "| buurtbeeld RSS MB | peak RSS MB | nats-server RSS MB |\n"
@@ -117,7 +120,7 @@ def main() -> None:
             f"{r.caught_up_seconds:.1f} | "
             f"{r.rss_kib / 1024:,.0f} | {r.peak_kib / 1024:,.0f} | {r.nats_kib / 1024:,.0f} |"
         )
-    full = results[-1]
+    full = results[1]
     verdict = "meets" if full.rss_kib / 1024 <= GOAL_MB else "MISSES"
     print(
         f"\nbuurtbeeld process with the full log: {full.rss_kib / 1024:,.0f} MB resident "

@@ -25,6 +25,7 @@ from projections.store import open_view_store
 from projections.visibility import Visibility
 from services.concurrency import in_thread_to_the_end, unless_stopped
 from services.coordination.application import Coordination
+from services.coordination.index_snapshot import IndexSnapshots
 from services.coordination.service import coordination_service
 from services.dashboard import dashboard_routes
 from services.demo import seed_demo
@@ -142,6 +143,7 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
             registries=registries,
             escalation_interval=settings.escalation_interval,
             nats_timeout=settings.nats_timeout,
+            index_snapshots=IndexSnapshots(settings.index_snapshot_path),
         )
     )
     projections = await components.enter_async_context(

@@ -166,6 +166,11 @@ class Settings:
     def sqlite_events_path(self) -> Path:
         return self.data_dir / "events.sqlite"
 
+    @property
+    def index_snapshot_path(self) -> Path:
+        """The coordination's open issues as they were at its last stop."""
+        return self.data_dir / "open-issues.snapshot"
+
     def eventsourcing_env(self, nats_url: str) -> dict[str, str]:
         """The environment for an eventsourcing Application or InfrastructureFactory.
 
@@ -182,6 +187,10 @@ class Settings:
             env["SQLITE_DBNAME"] = str(self.sqlite_events_path)
         elif self.persistence_module == POSTGRES:
             env.update(self.postgres_env)
+        if self.persistence_module in (SQLITE, POSTGRES):
+            # Issue ids are text (`<buurt>.issue.<hex>`); the library reads ids back as UUIDs
+            # unless told otherwise, and an issue could then not be loaded to act on.
+            env["ORIGINATOR_ID_TYPE"] = "text"
         return env
 
 

@@ -26,6 +26,7 @@ from eventsourcing.utils import EnvType
 
 from events.contract import Signal
 from services.coordination.commands import MAX_ATTEMPTS, Clock, IssueCommands, utc_now
+from services.coordination.index_snapshot import FORMAT, IndexSnapshot, IndexSnapshots
 from services.coordination.intake import IntakePlan, IntakeRules, Processed
 from services.coordination.issue import Issue
 from services.coordination.open_issues import OpenIssues
@@ -62,8 +63,15 @@ class Coordination(IssueCommands):
         buurten: Buurten,
         now: Clock = utc_now,
         window: timedelta = DEFAULT_WINDOW,
+        index_snapshots: IndexSnapshots | None = None,
     ) -> None:
         self.categories = categories
+        # Where the open issues are kept between runs (None: rebuilt from the log each start).
+        self.index_snapshots = index_snapshots
+        # The position of the snapshot the open issues started from, if any.
+        self.restored_from: int | None = None
+        # Events read from the log to rebuild the open issues on start.
+        self.rebuilt_from_log = 0
         self.rules = IntakeRules(organisations, categories, buurten)
         self.window = window
         self.open_issues = OpenIssues()
@@ -79,7 +87,11 @@ class Coordination(IssueCommands):
         self.clashes = 0
         super().__init__(env, organisations=organisations, now=now)
         with self._lock:
+            if index_snapshots is not None:
+                self._restore(index_snapshots.load())
+            started = self._followed
             self._catch_up()
+            self.rebuilt_from_log = self._followed - started
         # The rebuild read every reopened issue whole; those events are not needed again.
         forget_cached_events = getattr(self.recorder, "forget_cached_events", None)
         if forget_cached_events is not None:
@@ -428,6 +440,39 @@ class Coordination(IssueCommands):
                     self.open_issues.follow(event, self._stored_open_issue)
             if len(page) < PAGE:
                 return
+
+    def _restore(self, snapshot: IndexSnapshot | None) -> None:
+        """Start the open issues from `snapshot`, if it is one of this log."""
+        if snapshot is None:
+            return
+        position = snapshot.position
+        found = self.recorder.select_notifications(start=position, limit=1, stop=position)
+        if [(str(n.originator_id), n.originator_version) for n in found] != [
+            tuple(snapshot.at_position)
+        ]:
+            return  # of another log: rebuilt from its start
+        self.open_issues.restore(snapshot.issues)
+        self._followed = self.restored_from = position
+
+    def save_snapshot(self) -> IndexSnapshot | None:
+        """Keep the open issues as they are now in `snapshots`, for the next start;
+        what was kept (None: nothing to keep, or nowhere to keep it)."""
+        if self.index_snapshots is None:
+            return None
+        with self._lock:
+            self._catch_up()
+            position = self._followed
+            found = self.recorder.select_notifications(start=position, limit=1, stop=position)
+            if position == 0 or not found:
+                return None
+            snapshot = IndexSnapshot(
+                format=FORMAT,
+                position=position,
+                at_position=(str(found[0].originator_id), found[0].originator_version),
+                issues=self.open_issues.held(),
+            )
+        self.index_snapshots.save(snapshot)  # the held issues are immutable: intake may go on
+        return snapshot
 
     def _stored_open_issue(self, issue_id: str) -> Issue | None:
         try:

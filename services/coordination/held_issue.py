@@ -83,6 +83,27 @@ class HeldIssue(NamedTuple):
             last_changed_at=changed,
         )
 
+    def compact(self) -> HeldIssue:
+        """The same, its strings interned and equal timestamps stored once, as `of`
+        makes them (for one read back from a snapshot, where each is its own)."""
+        changed = self.last_changed_at
+        opened_at = _shared(self.opened_at, changed) or self.opened_at
+        return self._replace(
+            created_on=_shared(self.created_on, opened_at) or opened_at,
+            modified_on=_shared(self.modified_on, changed) or changed,
+            buurt=sys.intern(self.buurt),
+            category=sys.intern(self.category),
+            sensitivity=sys.intern(self.sensitivity),
+            location_key=_intern(self.location_key),
+            opened_at=opened_at,
+            opened_by=sys.intern(self.opened_by),
+            reporters=tuple(sys.intern(r) for r in self.reporters),
+            owner=_intern(self.owner),
+            owned_since=_shared(self.owned_since, changed),
+            unowned_since=_shared(self.unowned_since, changed),
+            handover_to=_intern(self.handover_to),
+        )
+
     def issue(self) -> Issue:
         """The aggregate again, at this version, with no pending events."""
         issue = Issue.__new__(Issue)

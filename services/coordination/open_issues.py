@@ -14,7 +14,7 @@ store (`Receipt`), however late it comes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from services.coordination.held_issue import HeldIssue
@@ -42,6 +42,21 @@ class OpenIssues:
     def __iter__(self) -> Iterator[Issue]:
         """Every open issue, as an aggregate (made for the occasion: for tests and tools)."""
         return (held.issue() for held in list(self._issues.values()))
+
+    def held(self) -> list[HeldIssue]:
+        """Every open issue as held (for a snapshot: `services.coordination.index_snapshot`)."""
+        return list(self._issues.values())
+
+    def restore(self, held: Iterable[HeldIssue]) -> None:
+        """Hold exactly `held` (from a snapshot), nothing else."""
+        self._issues.clear()
+        self._at_place.clear()
+        for issue in held:
+            issue = issue.compact()
+            self._issues[issue.id] = issue
+            place = issue.place
+            if place is not None:
+                self._at_place.setdefault(place, []).append(issue.id)
 
     def get(self, issue_id: str) -> Issue | None:
         """The open issue `issue_id` as an aggregate to act on; None if not held."""

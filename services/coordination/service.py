@@ -1,11 +1,12 @@
 """The coordination service: the `Coordination` application behind its NATS edge.
 
 `coordination_service` is an async context manager, as every component of the
-composition root: entering it rebuilds the application from the event log,
+composition root: entering it rebuilds the application from the event log
+(its open issues from the last snapshot on, `index_snapshot`, if there is one),
 makes sure of the INTAKE consumer, starts the FastStream broker (commands,
 rejections), the intake pull loop (on its own thread, `IntakeThread`) and the
 escalation scheduler; leaving it stops them in reverse order, letting the batch
-and commands in hand finish.
+and commands in hand finish, and keeps a snapshot of the open issues.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from services.coordination.application import Coordination
 from services.coordination.broker import COMMANDS_HANDLER, GRACEFUL_TIMEOUT, build_broker
 from services.coordination.command_handler import CommandHandler
 from services.coordination.escalation import escalate_periodically
+from services.coordination.index_snapshot import IndexSnapshots
 from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM
 from services.coordination.intake_pull import ensure_intake_consumer
 from services.coordination.intake_thread import IntakeThread
 from services.registries import Registries
 
 log = structlog.get_logger(__name__)
+
+# A rebuild that read this many events is worth a snapshot at once, not only at stop.
+SNAPSHOT_AFTER = 100_000
 
 
 @asynccontextmanager
@@ -38,10 +43,13 @@ async def coordination_service(
     registries: Registries,
     escalation_interval: timedelta,
     nats_timeout: float = 5.0,
+    index_snapshots: IndexSnapshots | None = None,
 ) -> AsyncIterator[Coordination]:
     """Run the coordination service on NATS at `nats_url` until the context is left.
 
-    `eventsourcing_env` selects and configures the event store. Yields the
+    `eventsourcing_env` selects and configures the event store. With
+    `index_snapshots`, the open issues start from the last snapshot and one is
+    kept when the service stops (and after a long rebuild). Yields the
     application (for tests and the composition root to look at).
     """
     started = time.monotonic()
@@ -51,14 +59,19 @@ async def coordination_service(
             organisations=registries.organisations,
             categories=registries.categories,
             buurten=registries.buurten,
+            index_snapshots=index_snapshots,
         )
     )
     try:
         log.info(
             "coordination.rebuilt",
             open_issues=len(coordination.open_issues),
+            from_snapshot_at=coordination.restored_from,
+            events_read=coordination.rebuilt_from_log,
             seconds=round(time.monotonic() - started, 3),
         )
+        if coordination.rebuilt_from_log >= SNAPSHOT_AFTER:
+            await _keep_snapshot(coordination)
         edge = build_broker(nats_url.split(","), connect_timeout=max(1, round(nats_timeout)))
         edge.broker.context.set_global(COMMANDS_HANDLER, CommandHandler(coordination))
         try:
@@ -88,8 +101,28 @@ async def coordination_service(
         finally:
             await edge.broker.stop()
     finally:
+        await _keep_snapshot(coordination)
         await asyncio.to_thread(coordination.close)
         log.info("coordination.stopped")
+
+
+async def _keep_snapshot(coordination: Coordination) -> None:
+    """Keep the open issues for the next start; a failure only costs that start time."""
+    if coordination.index_snapshots is None:
+        return
+    started = time.monotonic()
+    try:
+        kept = await asyncio.to_thread(coordination.save_snapshot)
+    except Exception as e:
+        log.warning("coordination.snapshot_failed", error=repr(e))
+        return
+    if kept is not None:
+        log.info(
+            "coordination.snapshot_kept",
+            position=kept.position,
+            open_issues=len(kept.issues),
+            seconds=round(time.monotonic() - started, 3),
+        )
 
 
 async def _in_thread_closing_if_abandoned(

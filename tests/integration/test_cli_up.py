@@ -109,12 +109,20 @@ def test_up_runs_nats_with_both_streams_stops_on_sigterm_and_keeps_the_data(
     # SIGTERM stops everything: exit code 0, the nats-server is gone, the port is free.
     assert first.stop(signal.SIGTERM) == 0
     assert "buurtbeeld.stopped" in first.events()
+    # The coordination kept its open issues for the next start.
+    kept = first.wait_for("coordination.snapshot_kept", within=0)
+    assert kept["open_issues"] > 0
     assert not process_exists(nats_pid)
     assert not something_listens_on(int(up_env["BUURTBEELD_NATS_PORT"]))
 
     # Up again on the same data folder, with a longer INTAKE retention.
     second = start_up({**up_env, "BUURTBEELD_INTAKE_MAX_AGE": "1d"})
     second.wait_for("buurtbeeld.ready")
+    # It started from them: only what came after was read from the log.
+    rebuilt = second.wait_for("coordination.rebuilt", within=0)
+    assert rebuilt["from_snapshot_at"] == kept["position"]
+    assert rebuilt["open_issues"] == kept["open_issues"]
+    assert rebuilt["events_read"] == 0
 
     # The signal is still there, once (after the demo scenario's signals, seeded on the
     # first start); the retention was updated.

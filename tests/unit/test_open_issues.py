@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+
+import msgspec
 
 from services.coordination.held_issue import HeldIssue
 from services.coordination.issue import Issue
@@ -122,3 +125,27 @@ def test_only_unowned_unescalated_issues_may_be_overdue() -> None:
     # Not yet unowned for as long as its category allows, or a category without a target
     assert list(index.maybe_overdue(T0 + day / 2, target)) == []
     assert list(index.maybe_overdue(T0 + day, lambda category: None)) == []
+
+
+def test_an_index_restored_from_what_it_held_holds_the_same() -> None:
+    index = OpenIssues()
+    issue = opened()
+    issue.collect_events()
+    for step, _ in zip(a_life(issue), range(5), strict=False):
+        index.put(step)
+    other = opened(signal=signal("wz-2", key="speeltuin"))
+    other.collect_events()
+    index.put(other)
+    restored = OpenIssues()
+    # Read back as from a snapshot: every string and timestamp an object of its own.
+    read_back = msgspec.msgpack.decode(msgspec.msgpack.encode(index.held()), type=list[HeldIssue])
+    restored.restore(read_back)
+    assert sorted(restored.held()) == sorted(index.held())
+    assert [vars(i) for i in restored] == [vars(i) for i in index]
+    for held in restored.held():  # strings shared again
+        assert held.buurt is sys.intern(held.buurt)
+    # It matches as the original does, place by place.
+    here = index.get(other.id)
+    assert here is not None and here.location_key is not None
+    found = restored.match(here.buurt, here.category, here.location_key, T0, WINDOW)
+    assert found is not None and found.id == other.id

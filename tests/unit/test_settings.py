@@ -209,6 +209,7 @@ class TestEventsourcingEnvironment:
 
         assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
         assert env["SQLITE_DBNAME"] == "/d/events.sqlite"
+        assert env["ORIGINATOR_ID_TYPE"] == "text"  # issue ids are not UUIDs
 
     def test_postgres_gets_the_postgres_variables_passed_through(self) -> None:
         postgres = {
@@ -224,6 +225,7 @@ class TestEventsourcingEnvironment:
 
         assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
         assert {k: v for k, v in env.items() if k.startswith("POSTGRES_")} == postgres
+        assert env["ORIGINATOR_ID_TYPE"] == "text"
         assert "SQLITE_DBNAME" not in env
         assert "s3cret" not in repr(settings)
 

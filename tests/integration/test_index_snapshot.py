@@ -1,0 +1,153 @@
+"""The open-issue index kept between runs (`services.coordination.index_snapshot`).
+
+A coordination started from a snapshot reads only the log after it, and holds
+exactly the open issues a rebuild from the whole log holds; a snapshot of
+another log, of another format, or one that cannot be read is ignored (the
+index is rebuilt from the start). On an event store in a SQLite file, so that
+the log outlives each run.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from services.coordination.application import Coordination
+from services.coordination.held_issue import HeldIssue
+from services.coordination.index_snapshot import FORMAT, IndexSnapshot, IndexSnapshots
+from services.registries.categories import DEFAULT_CATEGORIES
+from services.settings import Settings
+from tests.unit.test_coordination import BUURTEN, ORGANISATIONS, Clock
+from tests.unit.test_picture import play, random_story
+
+
+def store(data: Path) -> dict[str, str]:
+    """The event store `buurtbeeld up` configures with `eventsourcing.sqlite` in `data`."""
+    data.mkdir(exist_ok=True)
+    settings = Settings.from_environ(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "BUURTBEELD_DATA": str(data)},
+        stderr_is_terminal=False,
+    )
+    return settings.eventsourcing_env("nats://127.0.0.1:4222")  # NATS only carries INTAKE
+
+
+def start(env: dict[str, str], clock: Clock, snapshots: IndexSnapshots | None) -> Coordination:
+    return Coordination(
+        env,
+        organisations=ORGANISATIONS,
+        categories=DEFAULT_CATEGORIES,
+        buurten=BUURTEN,
+        now=clock,
+        index_snapshots=snapshots,
+    )
+
+
+def held(app: Coordination) -> list[HeldIssue]:
+    return sorted(app.open_issues.held())
+
+
+def rebuilt(env: dict[str, str], clock: Clock) -> list[HeldIssue]:
+    """The open issues of a start without a snapshot: from the whole log."""
+    app = start(env, clock, None)
+    try:
+        return held(app)
+    finally:
+        app.close()
+
+
+def test_a_start_from_a_snapshot_reads_only_the_tail_and_holds_what_a_rebuild_holds(
+    tmp_path: Path,
+) -> None:
+    env, clock = store(tmp_path), Clock()
+    snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
+    first = start(env, clock, snapshots)
+    try:
+        play(first, clock, random_story(random.Random(21), 250))
+        kept = first.save_snapshot()
+        assert kept is not None and kept.issues
+        # More happens after the snapshot: reopened, closed and new issues among it.
+        play(first, clock, random_story(random.Random(22), 250))
+        end = first.recorder.max_notification_id()
+    finally:
+        first.close()
+    assert end is not None and end > kept.position
+
+    second = start(env, clock, snapshots)
+    try:
+        assert second.restored_from == kept.position
+        assert second.rebuilt_from_log == end - kept.position
+        assert held(second) == rebuilt(env, clock)
+        # It goes on as the first would have: the same story plays the same.
+        play(second, clock, random_story(random.Random(23), 100))
+        assert held(second) == rebuilt(env, clock)
+    finally:
+        second.close()
+
+
+def test_a_snapshot_of_another_log_is_ignored(tmp_path: Path) -> None:
+    clock = Clock()
+    snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
+    elsewhere = start(store(tmp_path / "elsewhere"), clock, snapshots)
+    try:
+        play(elsewhere, clock, random_story(random.Random(31), 150))
+        assert elsewhere.save_snapshot() is not None
+    finally:
+        elsewhere.close()
+    env = store(tmp_path)
+    here = start(env, clock, None)
+    try:
+        play(here, clock, random_story(random.Random(32), 150))
+    finally:
+        here.close()
+
+    started = start(env, clock, snapshots)
+    try:
+        assert started.restored_from is None
+        assert held(started) == rebuilt(env, clock)
+    finally:
+        started.close()
+
+
+@pytest.mark.parametrize("written", [b"", b"not a snapshot", "other format"])
+def test_a_snapshot_that_cannot_be_used_is_ignored(tmp_path: Path, written: bytes | str) -> None:
+    env, clock = store(tmp_path), Clock()
+    snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
+    app = start(env, clock, snapshots)
+    try:
+        play(app, clock, random_story(random.Random(41), 150))
+        kept = app.save_snapshot()
+        assert kept is not None
+    finally:
+        app.close()
+    if isinstance(written, bytes):
+        snapshots.path.write_bytes(written)
+    else:  # a snapshot of a layout this version does not know
+        older = IndexSnapshot(FORMAT + 1, kept.position, kept.at_position, kept.issues)
+        snapshots.path.write_bytes(msgspec.msgpack.encode(older))
+    assert snapshots.load() is None
+
+    started = start(env, clock, snapshots)
+    try:
+        assert started.restored_from is None
+        assert held(started) == rebuilt(env, clock)
+    finally:
+        started.close()
+
+
+def test_a_snapshot_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    env, clock = store(tmp_path), Clock()
+    snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
+    app = start(env, clock, snapshots)
+    try:
+        play(app, clock, random_story(random.Random(51), 100))
+        first = app.save_snapshot()
+        play(app, clock, random_story(random.Random(52), 100))
+        second = app.save_snapshot()
+    finally:
+        app.close()
+    assert first is not None and second is not None and second.position > first.position
+    assert snapshots.load() == second
+    assert [p.name for p in tmp_path.iterdir() if "snapshot" in p.name] == ["open-issues.snapshot"]
