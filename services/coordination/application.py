@@ -461,6 +461,7 @@ class Coordination(IssueCommands):
             return None
         with self._lock:
             self._catch_up()
+            self._refresh_stale()  # a failed save left them out: the snapshot must hold them
             position = self._followed
             found = self.recorder.select_notifications(start=position, limit=1, stop=position)
             if position == 0 or not found:
