@@ -5,13 +5,14 @@ tracking position. The live runner writes the current generation; a rebuild
 fills a new one beside it and then makes it current in one transaction, so
 readers never see a half-built picture and nothing stops meanwhile. A commit
 writes the changed rows and the tracking position in one transaction: every
-event is applied exactly once, whatever crashes.
+event is applied exactly once, whatever crashes. (A replay also writes rows
+ahead of the position, without it: `projections.runner` says why that is safe.)
 
 Tables (prefix `<namespace>_`): `generations` (generation, position, state),
 and per generation `issues_<n>` (id, buurt, status, owner, category, is_open,
-body: the row's msgspec JSON, its signals included). A replay writes each
-changed row once per window of many events (`projections.runner`), so the
-signals are rewritten with their row rarely; kept in a table apart, they cost
+body: the row's msgspec JSON, its signals included). A replay writes most rows
+once (`projections.runner`), so the signals are rewritten with their row
+rarely; kept in a table apart, they cost
 more to write (each encoded and inserted apart) and a second lookup per row
 made every read of a buurt slower (measured both; so they stay in the row).
 """
