@@ -58,34 +58,31 @@ class HeldIssue(NamedTuple):
     @classmethod
     def of(cls, issue: Issue) -> HeldIssue:
         """`issue` without its pending events (held issues are saved ones)."""
-        changed = issue.last_changed_at
-        opened_at = _shared(issue.opened_at, changed)
-        assert opened_at is not None
         return cls(
             id=issue.id,
             version=issue.version,
-            created_on=_shared(issue.created_on, opened_at) or opened_at,
-            modified_on=_shared(issue.modified_on, changed) or changed,
-            buurt=sys.intern(issue.buurt),
-            category=sys.intern(issue.category),
-            sensitivity=sys.intern(issue.sensitivity),
-            location_key=_intern(issue.location_key),
-            opened_at=opened_at,
-            opened_by=sys.intern(issue.opened_by),
+            created_on=issue.created_on,
+            modified_on=issue.modified_on,
+            buurt=issue.buurt,
+            category=issue.category,
+            sensitivity=issue.sensitivity,
+            location_key=issue.location_key,
+            opened_at=issue.opened_at,
+            opened_by=issue.opened_by,
             signal_count=issue.signal_count,
-            reporters=tuple(sorted(sys.intern(r) for r in issue.reporters)),
-            owner=_intern(issue.owner),
-            owned_since=_shared(issue.owned_since, changed),
-            unowned_since=_shared(issue.unowned_since, changed),
-            handover_to=_intern(issue.handover_to),
+            reporters=tuple(sorted(issue.reporters)),
+            owner=issue.owner,
+            owned_since=issue.owned_since,
+            unowned_since=issue.unowned_since,
+            handover_to=issue.handover_to,
             escalated=issue.escalated,
             closed_as=issue.closed_as,
-            last_changed_at=changed,
-        )
+            last_changed_at=issue.last_changed_at,
+        ).compact()
 
     def compact(self) -> HeldIssue:
-        """The same, its strings interned and equal timestamps stored once, as `of`
-        makes them (for one read back from a snapshot, where each is its own)."""
+        """The same, its strings interned and equal timestamps stored once (also for
+        one read back from a snapshot, where each is an object of its own)."""
         changed = self.last_changed_at
         opened_at = _shared(self.opened_at, changed) or self.opened_at
         return self._replace(

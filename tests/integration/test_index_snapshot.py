@@ -10,6 +10,8 @@ the log outlives each run.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -34,8 +36,11 @@ def store(data: Path) -> dict[str, str]:
     return settings.eventsourcing_env("nats://127.0.0.1:4222")  # NATS only carries INTAKE
 
 
-def start(env: dict[str, str], clock: Clock, snapshots: IndexSnapshots | None) -> Coordination:
-    return Coordination(
+@contextmanager
+def running(
+    env: dict[str, str], clock: Clock, snapshots: IndexSnapshots | None
+) -> Iterator[Coordination]:
+    app = Coordination(
         env,
         organisations=ORGANISATIONS,
         categories=DEFAULT_CATEGORIES,
@@ -43,6 +48,21 @@ def start(env: dict[str, str], clock: Clock, snapshots: IndexSnapshots | None) -
         now=clock,
         index_snapshots=snapshots,
     )
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def played(
+    env: dict[str, str], clock: Clock, snapshots: IndexSnapshots, seed: int
+) -> IndexSnapshot:
+    """A random story played on the log of `env`, and the snapshot kept after it."""
+    with running(env, clock, snapshots) as app:
+        play(app, clock, random_story(random.Random(seed), 150))
+        kept = app.save_snapshot()
+    assert kept is not None and kept.issues
+    return kept
 
 
 def held(app: Coordination) -> list[HeldIssue]:
@@ -51,11 +71,8 @@ def held(app: Coordination) -> list[HeldIssue]:
 
 def rebuilt(env: dict[str, str], clock: Clock) -> list[HeldIssue]:
     """The open issues of a start without a snapshot: from the whole log."""
-    app = start(env, clock, None)
-    try:
+    with running(env, clock, None) as app:
         return held(app)
-    finally:
-        app.close()
 
 
 def test_a_start_from_a_snapshot_reads_only_the_tail_and_holds_what_a_rebuild_holds(
@@ -63,20 +80,16 @@ def test_a_start_from_a_snapshot_reads_only_the_tail_and_holds_what_a_rebuild_ho
 ) -> None:
     env, clock = store(tmp_path), Clock()
     snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
-    first = start(env, clock, snapshots)
-    try:
+    with running(env, clock, snapshots) as first:
         play(first, clock, random_story(random.Random(21), 250))
         kept = first.save_snapshot()
         assert kept is not None and kept.issues
         # More happens after the snapshot: reopened, closed and new issues among it.
         play(first, clock, random_story(random.Random(22), 250))
         end = first.recorder.max_notification_id()
-    finally:
-        first.close()
     assert end is not None and end > kept.position
 
-    second = start(env, clock, snapshots)
-    try:
+    with running(env, clock, snapshots) as second:
         assert second.restored_from == kept.position
         assert second.rebuilt_from_log == end - kept.position
         assert held(second) == rebuilt(env, clock)
@@ -84,45 +97,26 @@ def test_a_start_from_a_snapshot_reads_only_the_tail_and_holds_what_a_rebuild_ho
         play(second, clock, random_story(random.Random(23), 100))
         again = second.save_snapshot()
         assert again is not None and sorted(again.issues) == rebuilt(env, clock)
-    finally:
-        second.close()
 
 
 def test_a_snapshot_of_another_log_is_ignored(tmp_path: Path) -> None:
     clock = Clock()
     snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
-    elsewhere = start(store(tmp_path / "elsewhere"), clock, snapshots)
-    try:
-        play(elsewhere, clock, random_story(random.Random(31), 150))
-        assert elsewhere.save_snapshot() is not None
-    finally:
-        elsewhere.close()
+    played(store(tmp_path / "elsewhere"), clock, snapshots, seed=31)
     env = store(tmp_path)
-    here = start(env, clock, None)
-    try:
+    with running(env, clock, None) as here:
         play(here, clock, random_story(random.Random(32), 150))
-    finally:
-        here.close()
 
-    started = start(env, clock, snapshots)
-    try:
+    with running(env, clock, snapshots) as started:
         assert started.restored_from is None
         assert held(started) == rebuilt(env, clock)
-    finally:
-        started.close()
 
 
 @pytest.mark.parametrize("written", [b"", b"not a snapshot", "other format"])
 def test_a_snapshot_that_cannot_be_used_is_ignored(tmp_path: Path, written: bytes | str) -> None:
     env, clock = store(tmp_path), Clock()
     snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
-    app = start(env, clock, snapshots)
-    try:
-        play(app, clock, random_story(random.Random(41), 150))
-        kept = app.save_snapshot()
-        assert kept is not None
-    finally:
-        app.close()
+    kept = played(env, clock, snapshots, seed=41)
     if isinstance(written, bytes):
         snapshots.path.write_bytes(written)
     else:  # a snapshot of a layout this version does not know
@@ -130,26 +124,17 @@ def test_a_snapshot_that_cannot_be_used_is_ignored(tmp_path: Path, written: byte
         snapshots.path.write_bytes(msgspec.msgpack.encode(older))
     assert snapshots.load() is None
 
-    started = start(env, clock, snapshots)
-    try:
+    with running(env, clock, snapshots) as started:
         assert started.restored_from is None
         assert held(started) == rebuilt(env, clock)
-    finally:
-        started.close()
 
 
 def test_a_snapshot_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
     env, clock = store(tmp_path), Clock()
     snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
-    app = start(env, clock, snapshots)
-    try:
-        play(app, clock, random_story(random.Random(51), 100))
-        first = app.save_snapshot()
-        play(app, clock, random_story(random.Random(52), 100))
-        second = app.save_snapshot()
-    finally:
-        app.close()
-    assert first is not None and second is not None and second.position > first.position
+    first = played(env, clock, snapshots, seed=51)
+    second = played(env, clock, snapshots, seed=52)
+    assert second.position > first.position
     assert snapshots.load() == second
     assert [p.name for p in tmp_path.iterdir() if "snapshot" in p.name] == ["open-issues.snapshot"]
 
@@ -157,15 +142,12 @@ def test_a_snapshot_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
 def test_a_snapshot_holds_the_issues_a_failed_save_left_out_of_the_index(tmp_path: Path) -> None:
     env, clock = store(tmp_path), Clock()
     snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
-    app = start(env, clock, snapshots)
-    try:
+    with running(env, clock, snapshots) as app:
         play(app, clock, random_story(random.Random(61), 150))
         before = app.save_snapshot()  # the index caught up with the commands' saves
         assert before is not None and before.issues
         # A save that failed leaves its issue out until it is read again (`_mark_stale`).
         app._mark_stale([before.issues[0].id])
         kept = app.save_snapshot()
-    finally:
-        app.close()
     assert kept is not None
     assert sorted(kept.issues) == sorted(before.issues) == rebuilt(env, clock)
