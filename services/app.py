@@ -10,11 +10,13 @@ dashboard). New services join `_start` the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import nats
 import structlog
 from nats.aio.client import Client as NATS
 
@@ -147,7 +149,7 @@ async def _start(components: AsyncExitStack, settings: Settings) -> Running:
         )
     )
     projections = await components.enter_async_context(
-        start_projections(settings, nc, coordination, registries)
+        start_projections(settings, nc, nats_url, coordination, registries)
     )
     await components.enter_async_context(
         query_service(nc, projections.answers, registries.organisations)
@@ -187,9 +189,14 @@ def _demo_login(registries: Registries) -> tuple[str, str] | None:
 
 @asynccontextmanager
 async def start_projections(
-    settings: Settings, nc: NATS, coordination: Coordination, registries: Registries
+    settings: Settings,
+    nc: NATS,
+    nats_url: str,
+    coordination: Coordination,
+    registries: Registries,
 ) -> AsyncIterator[Projections]:
-    """The live picture, read from the event log the coordination writes."""
+    """The live picture, read from the event log the coordination writes: the runner
+    on a thread and NATS connection of its own, the questions on `nc`."""
     store = await in_thread_to_the_end(
         open_view_store, settings.views_url, settings.sqlite_views_path
     )
@@ -209,13 +216,26 @@ async def start_projections(
         buurt_feed=buurt_feed,
         issue_events=issue_events,
     )
-    feed: Feed = (
-        JetStreamFeed(nc, timeout=settings.nats_timeout)
-        if settings.persistence_module == JETSTREAM
-        else RecorderFeed(recorder)
-    )
+    @asynccontextmanager
+    async def open_feed() -> AsyncIterator[Feed]:
+        """The runner's feed, opened on its own thread's loop (so its own NATS connection)."""
+        if settings.persistence_module != JETSTREAM:
+            yield RecorderFeed(recorder)
+            return
+        own = await nats.connect(
+            servers=nats_url.split(","),
+            name="buurtbeeld-projection",
+            connect_timeout=max(1, round(settings.nats_timeout)),
+            max_reconnect_attempts=-1,
+        )
+        try:
+            yield JetStreamFeed(own, timeout=settings.nats_timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await own.drain()
+
     log.info("views.ready", where=store.where)
-    async with projection_service(store=store, feed=feed, queries=queries) as projections:
+    async with projection_service(store=store, open_feed=open_feed, queries=queries) as projections:
         yield projections
 
 
