@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
@@ -27,6 +26,7 @@ from typing import Any
 import nats
 import structlog
 
+from services.concurrency import LoopThread
 from services.coordination.application import Coordination
 from services.coordination.intake_handler import IntakeConsumer, Publish, right_here
 from services.coordination.intake_pull import IntakePuller, ensure_intake_consumer
@@ -57,69 +57,29 @@ class IntakeThread:
         self.coordination = coordination
         self.timeout = timeout
         self._publish = publish
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
         self._grace = 0.0
-        self._thread: threading.Thread | None = None
-        self._abandoned = threading.Event()  # stopped before its loop was there
         self._puller: IntakePuller | None = None
+        self._thread = LoopThread("intake", self._run)
 
     async def start(self) -> None:
         """Connect, make sure of the consumer and start pulling; raise if that fails."""
         switch_threads_sooner()
-        caller = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = caller.create_future()
-
-        def settle(error: BaseException | None) -> None:
-            if ready.done():
-                return
-            if error is None:
-                ready.set_result(None)
-            else:
-                ready.set_exception(error)
-
-        def run() -> None:
-            try:
-                asyncio.run(self._run(caller, settle))
-            except BaseException as e:  # before ready: the caller raises it
-                caller.call_soon_threadsafe(settle, e)
-
-        self._thread = threading.Thread(target=run, name="intake", daemon=True)
-        self._thread.start()
-        try:
-            await ready
-        except BaseException:  # failed, or given up on: nothing may go on pulling
-            await self.stop(0.0)
-            raise
+        self._caller = asyncio.get_running_loop()
+        await self._thread.start()
 
     async def stop(self, grace: float) -> None:
         """Let the batch in hand finish (at most `grace` seconds), then close the connection."""
-        thread = self._thread
-        if thread is None:
-            return
         self._grace = grace
-        self._abandoned.set()
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None:
 
-            def stop_soon() -> None:
-                stopping.set()
-                if self._puller is not None:  # before it takes another batch
-                    self._puller.stop_soon()
+        def before_another_batch() -> None:
+            if self._puller is not None:
+                self._puller.stop_soon()
 
-            with suppress(RuntimeError):  # its loop already ended
-                loop.call_soon_threadsafe(stop_soon)
-        await asyncio.to_thread(thread.join, grace + self.timeout + 5)
-        if thread.is_alive():
+        if not await self._thread.stop(grace + self.timeout + 5, before=before_another_batch):
             log.warning("intake.thread_still_running", grace_seconds=grace)
 
-    async def _run(
-        self, caller: asyncio.AbstractEventLoop, settle: Callable[[BaseException | None], None]
-    ) -> None:
-        self._stopping = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        if self._abandoned.is_set():
-            return
+    async def _run(self, started: Callable[[], None], stopping: asyncio.Event) -> None:
+        caller = self._caller
         nc = await nats.connect(
             servers=self.servers,
             name="buurtbeeld-intake",
@@ -143,8 +103,8 @@ class IntakeThread:
             )
             puller = self._puller = IntakePuller(js, consumer, self.timeout)
             puller.start()
-            caller.call_soon_threadsafe(settle, None)
-            await self._stopping.wait()
+            started()
+            await stopping.wait()
             await puller.stop(self._grace)
         finally:
             with suppress(Exception):
