@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ from projections.reading import issue_event
 from projections.rebuild import rebuild
 from projections.runner import Committed, ProjectionRunner
 from projections.store import (
+    MAPPED_BYTES,
+    PAGE_BYTES,
     PostgresViewStore,
     Record,
     SQLiteViewStore,
@@ -468,3 +471,35 @@ async def test_sqlite_checkpoints_run_beside_the_writer(tmp_path: Path) -> None:
     store.close()
     thread = store._checkpoints._thread
     assert thread is not None and not thread.is_alive()
+
+
+def test_a_new_sqlite_view_database_has_large_pages_and_is_read_mapped(tmp_path: Path) -> None:
+    path = tmp_path / "views.sqlite"
+    store = SQLiteViewStore(path)
+    generation = store.prepare()
+    events = story_events(seed=17)
+    rows = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
+    store.commit(generation, store.records(rows), events[-1][0])
+    with store._reading() as cur:
+        assert cur.execute("PRAGMA page_size").fetchone()[0] == PAGE_BYTES
+        assert cur.execute("PRAGMA mmap_size").fetchone()[0] == MAPPED_BYTES
+    assert stored_rows(store, generation) == folded(events)
+    store.close()
+
+
+def test_an_existing_sqlite_view_database_keeps_its_pages(tmp_path: Path) -> None:
+    path = tmp_path / "views.sqlite"
+    with sqlite3.connect(path) as old:  # made before, with SQLite's default pages
+        old.execute("PRAGMA page_size=4096")
+        old.execute("PRAGMA journal_mode=WAL")
+        old.execute("CREATE TABLE kept (x)")
+    old.close()
+    store = SQLiteViewStore(path)
+    generation = store.prepare()
+    events = story_events(seed=19)
+    rows = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
+    store.commit(generation, store.records(rows), events[-1][0])
+    with store._reading() as cur:
+        assert cur.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert stored_rows(store, generation) == folded(events)
+    store.close()
