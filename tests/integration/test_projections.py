@@ -11,6 +11,7 @@ import asyncio
 import gc
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -503,3 +504,65 @@ def test_an_existing_sqlite_view_database_keeps_its_pages(tmp_path: Path) -> Non
         assert cur.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert stored_rows(store, generation) == folded(events)
     store.close()
+
+
+async def test_a_large_commit_goes_in_parts_side_by_side_then_its_position(
+    store: ViewStore,
+) -> None:
+    events = story_events(seed=21)
+    generation = store.prepare()
+    store.parallel_writes = 2  # PostgreSQL's; on SQLite the parts take turns
+    written: list[tuple[int, int | None]] = []  # rows, position
+    commit = store.commit
+
+    def recording(generation: int, records: Sequence[Record], position: int | None) -> bool:
+        written.append((len(records), position))
+        return commit(generation, records, position)
+
+    store.commit = recording  # type: ignore[method-assign]
+    runner = ProjectionRunner(store, ListFeed(events), catch_up_events=10**6, commit_part=3)
+    await runner.run(generation, follow=False)
+    # One commit of every row at the end of the backlog: two parts without the position
+    # (written side by side), then the position alone.
+    issues = len(folded(events))
+    assert issues >= 6
+    assert sorted(written[:2]) == sorted([(issues - issues // 2, None), (issues // 2, None)])
+    assert written[2:] == [(0, events[-1][0])]
+    assert stored_rows(store, generation) == folded(events)
+    assert store.position(generation) == events[-1][0]
+
+
+async def test_a_part_that_fails_leaves_the_position_once_every_part_has_ended(
+    store: ViewStore,
+) -> None:
+    events = story_events(seed=22)
+    generation = store.prepare()
+    store.parallel_writes = 2
+    commit = store.commit
+    parts: list[str] = []
+    lock = threading.Lock()
+
+    def one_slow_one_failing(
+        generation: int, records: Sequence[Record], position: int | None
+    ) -> bool:
+        with lock:
+            first = not parts
+            parts.append("started")
+        if not first:
+            raise RuntimeError("the database refused a part")
+        time.sleep(0.3)
+        landed = commit(generation, records, position)
+        parts.append("slow part landed")
+        return landed
+
+    store.commit = one_slow_one_failing  # type: ignore[method-assign]
+    runner = ProjectionRunner(store, ListFeed(events), catch_up_events=10**6, commit_part=3)
+    with pytest.raises(RuntimeError, match="refused a part"):
+        await runner.run(generation, follow=False)
+    # The error came out only after the other part had landed (a retry must not race it),
+    # and the position was not written: the rows that did land are ahead of it.
+    assert parts[-1] == "slow part landed"
+    assert store.position(generation) is None
+    store.commit = commit  # type: ignore[method-assign]
+    await ProjectionRunner(store, ListFeed(events)).run(generation, follow=False)
+    assert stored_rows(store, generation) == folded(events)
