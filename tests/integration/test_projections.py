@@ -566,3 +566,28 @@ async def test_a_part_that_fails_leaves_the_position_once_every_part_has_ended(
     store.commit = commit  # type: ignore[method-assign]
     await ProjectionRunner(store, ListFeed(events)).run(generation, follow=False)
     assert stored_rows(store, generation) == folded(events)
+
+
+async def test_a_commit_of_many_rows_upserts_them_as_one_of_a_few_does(store: ViewStore) -> None:
+    # PostgreSQL copies a commit of 1,000 rows or more before upserting (`_COPY_FROM`).
+    events = story_events(seed=23)
+    generation = store.prepare()
+    story = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
+    many = [
+        msgspec.structs.replace(row, id=f"{row.id}-{n}")
+        for n in range(1_200 // len(story) + 1)
+        for row in story
+    ]
+    assert len(many) >= 1_200
+    store.commit(generation, store.records(many), 1)
+    changed = [msgspec.structs.replace(row, status="resolved") for row in many[::2]]
+    store.commit(generation, store.records(changed[:5]), 2)  # a few, and many, rewritten
+    store.commit(generation, store.records(changed[5:]), 3)
+    expected = {row.id: msgspec.json.encode(row) for row in many}
+    expected |= {row.id: msgspec.json.encode(row) for row in changed}
+    assert stored_rows(store, generation) == expected
+    final = {row.id: row for row in many} | {row.id: row for row in changed}
+    buurt = many[0].buurt
+    assert {row.id for row in store.issues(buurt)} == {
+        i for i, row in final.items() if row.buurt == buurt and row.is_open
+    }
