@@ -17,8 +17,9 @@ serves it; in the same run:
 Goal: >= 100,000 events/s and >= 0.6x the raw read.
 
 Beside the rates, the CPU seconds each path took: this process's (all its
-threads) and the nats-server's, from /proc. On a shared machine the rates
-move with everyone else's load; the CPU seconds much less.
+threads), the nats-server's and, rebuilding into PostgreSQL, its server
+processes' (on this machine, sharing its cores), from /proc. On a shared
+machine the rates move with everyone else's load; the CPU seconds much less.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Result:
     seconds: float
     cpu: float = 0.0  # this process, all threads
     server_cpu: float = 0.0  # the nats-server
+    database_cpu: float = 0.0  # PostgreSQL's server processes, on this machine
 
     @property
     def per_second(self) -> float:
@@ -192,6 +194,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds so far of the processes named `postgres` on this machine (the server
+    and its backends; those that exit meanwhile are not counted)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 class Clocks:
     """Wall and CPU seconds (this process's, the nats-server's) from `start` to `stop`."""
 
@@ -202,6 +219,7 @@ class Clocks:
         self.started = time.perf_counter()
         self.cpu = time.process_time()
         self.server_cpu = cpu_seconds(self.server_pid)
+        self.database_cpu = postgres_cpu_seconds()
 
     def stop(self, path: str, events: int) -> Result:
         return Result(
@@ -210,6 +228,7 @@ class Clocks:
             time.perf_counter() - self.started,
             time.process_time() - self.cpu,
             cpu_seconds(self.server_pid) - self.server_cpu,
+            postgres_cpu_seconds() - self.database_cpu,
         )
 
 
@@ -247,13 +266,15 @@ def report(results: list[Result], log: EventLog) -> None:
         "buurten; nats-server with sync_interval: always.\n"
     )
     print(
-        "| path | events | seconds | events/s | vs raw read | CPU s here | CPU s nats-server |\n"
-        "|---|---:|---:|---:|---:|---:|---:|"
+        "| path | events | seconds | events/s | vs raw read | CPU s here | CPU s nats-server "
+        "| CPU s PostgreSQL |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     for r in results:
+        database = f"{r.database_cpu:.1f}" if "PostgreSQL" in r.path else "—"
         print(
             f"| {r.path} | {r.events:,} | {r.seconds:.2f} | {r.per_second:,.0f} | "
-            f"{r.per_second / baseline:.2f}x | {r.cpu:.1f} | {r.server_cpu:.1f} |"
+            f"{r.per_second / baseline:.2f}x | {r.cpu:.1f} | {r.server_cpu:.1f} | {database} |"
         )
     print(f"\nbaseline (mean of the raw reads of `{ISSUE_EVENTS}`): {baseline:,.0f} events/s")
     for r in results:
