@@ -15,6 +15,7 @@ references) is never copied into a row: it stays in the event log, where
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -150,14 +151,14 @@ def _opened(event: IssueOpened | Opened, version: int) -> IssueRow:
     signal = event.signal
     row = (FoldedRow if type(event) is Opened else IssueRow)(
         id=event.issue_id,
-        buurt=event.buurt,
-        category=event.category,
-        sensitivity=event.sensitivity,
+        buurt=_shared(event.buurt),
+        category=_shared(event.category),
+        sensitivity=_shared(event.sensitivity),
         status=UNOWNED,
         opened_at=event.at,
-        opened_by=event.organisation,
+        opened_by=_shared(event.organisation),
         updated_at=event.at,
-        reporters=[event.organisation],
+        reporters=[_shared(event.organisation)],
         version=version,
         summary=signal.summary,
         location=signal.location,
@@ -187,7 +188,7 @@ def _claimed(row: IssueRow, event: OwnershipClaimed | Claimed) -> None:
 
 def _offered(row: IssueRow, event: HandoverOffered | Offered) -> None:
     row.status = HANDOVER_PENDING
-    row.handover_to = event.to
+    row.handover_to = _shared(event.to)
 
 
 def _accepted(row: IssueRow, event: HandoverAccepted | Accepted) -> None:
@@ -258,7 +259,7 @@ _CHANGES: dict[type, Callable[[IssueRow, Any], None]] = {
 
 def _owned_by(row: IssueRow, organisation: str, at: datetime) -> None:
     row.status = OWNED
-    row.owner = organisation
+    row.owner = _shared(organisation)
     row.owned_since = at
     row.handover_to = None
 
@@ -274,7 +275,12 @@ def _unowned(row: IssueRow) -> None:
 
 def _add_reporter(row: IssueRow, organisation: str) -> None:
     if organisation not in row.reporters:
-        row.reporters.append(organisation)
+        row.reporters.append(_shared(organisation))
+
+
+# Names that recur in every row (buurten, categories, organisations): one object each,
+# not a copy per row as each event decodes them. A replay holds ~100,000 rows.
+_shared = sys.intern
 
 
 def picture_order(row: IssueRow) -> tuple[int, datetime, str]:
