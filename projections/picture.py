@@ -66,6 +66,9 @@ RESOLVED = Status.RESOLVED.value
 MERGED = Status.MERGED.value
 STATUSES = tuple(status.value for status in Status)
 CLOSED = frozenset({RESOLVED, MERGED})
+# Names that recur in every row (buurten, categories, organisations): one object each,
+# not a copy per row as each event decodes them. A replay holds ~100,000 rows.
+_shared = sys.intern
 # The picture's order: what needs someone first.
 STATUS_RANK = {ESCALATED: 0, UNOWNED: 1, HANDOVER_PENDING: 2, OWNED: 3, RESOLVED: 4, MERGED: 5}
 
@@ -276,11 +279,6 @@ def _unowned(row: IssueRow) -> None:
 def _add_reporter(row: IssueRow, organisation: str) -> None:
     if organisation not in row.reporters:
         row.reporters.append(_shared(organisation))
-
-
-# Names that recur in every row (buurten, categories, organisations): one object each,
-# not a copy per row as each event decodes them. A replay holds ~100,000 rows.
-_shared = sys.intern
 
 
 def picture_order(row: IssueRow) -> tuple[int, datetime, str]:

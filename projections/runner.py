@@ -528,6 +528,8 @@ class ProjectionRunner:
         """
         loop = asyncio.get_running_loop()
         store = self.store
+        # An executor's future starts its thread at once (an anyio call would start only
+        # once the loop turns, after the next part has been encoded).
         writes = [loop.run_in_executor(None, store.commit, generation, first, None)]
         for part in rest:
             with uncollected(freeze=False):

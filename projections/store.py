@@ -454,7 +454,7 @@ class PostgresViewStore(ViewStore):
     placeholder = "%s"
     blob = "BYTEA"
     # Room on each page for a row's next version: most rewrites then change no index
-    # (a heap-only tuple), and a replay rewrites every row many times.
+    # (a heap-only tuple); following the live log rewrites a row at each of its events.
     table_options = " WITH (fillfactor = 70)"
     reads_inline = False
     parallel_writes = 2
