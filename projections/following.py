@@ -45,7 +45,6 @@ class FollowingThread:
 
     async def start(self) -> None:
         """Open the feed and start following; raise if the feed cannot be opened."""
-        self._caller = asyncio.get_running_loop()
         await self._thread.start()
 
     async def stop(self, timeout: float) -> None:
@@ -54,7 +53,8 @@ class FollowingThread:
             log.warning("projection.thread_still_running", timeout_seconds=timeout)
 
     async def _run(self, started: Callable[[], None], stopping: asyncio.Event) -> None:
-        caller = self._caller
+        caller = self._thread.caller
+        assert caller is not None  # set by `start`, before this runs
 
         def announce(committed: Committed) -> None:
             with suppress(RuntimeError):  # the caller's loop is gone: nobody listens

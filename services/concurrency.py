@@ -65,9 +65,11 @@ class LoopThread:
         self._stopping: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._abandoned = threading.Event()  # stopped before its loop was there
+        # The loop `start` was called on: where `main` hands results back to.
+        self.caller: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
-        caller = asyncio.get_running_loop()
+        caller = self.caller = asyncio.get_running_loop()
         ready: asyncio.Future[None] = caller.create_future()
 
         def settle(error: BaseException | None) -> None:

@@ -446,10 +446,7 @@ class Coordination(IssueCommands):
         if snapshot is None:
             return
         position = snapshot.position
-        found = self.recorder.select_notifications(start=position, limit=1, stop=position)
-        if [(str(n.originator_id), n.originator_version) for n in found] != [
-            tuple(snapshot.at_position)
-        ]:
+        if self._event_at(position) != tuple(snapshot.at_position):
             return  # of another log: rebuilt from its start
         self.open_issues.restore(snapshot.issues)
         self._followed = self.restored_from = position
@@ -463,17 +460,24 @@ class Coordination(IssueCommands):
             self._catch_up()
             self._refresh_stale()  # a failed save left them out: the snapshot must hold them
             position = self._followed
-            found = self.recorder.select_notifications(start=position, limit=1, stop=position)
-            if position == 0 or not found:
+            at_position = self._event_at(position) if position else None
+            if at_position is None:
                 return None
             snapshot = IndexSnapshot(
                 format=FORMAT,
                 position=position,
-                at_position=(str(found[0].originator_id), found[0].originator_version),
+                at_position=at_position,
                 issues=self.open_issues.held(),
             )
         self.index_snapshots.save(snapshot)  # the held issues are immutable: intake may go on
         return snapshot
+
+    def _event_at(self, position: int) -> tuple[str, int] | None:
+        """(originator id, version) of the event stored at `position`, if there is one."""
+        found = self.recorder.select_notifications(start=position, limit=1, stop=position)
+        if not found:
+            return None
+        return str(found[0].originator_id), found[0].originator_version
 
     def _stored_open_issue(self, issue_id: str) -> Issue | None:
         try:

@@ -64,7 +64,6 @@ class IntakeThread:
     async def start(self) -> None:
         """Connect, make sure of the consumer and start pulling; raise if that fails."""
         switch_threads_sooner()
-        self._caller = asyncio.get_running_loop()
         await self._thread.start()
 
     async def stop(self, grace: float) -> None:
@@ -79,7 +78,8 @@ class IntakeThread:
             log.warning("intake.thread_still_running", grace_seconds=grace)
 
     async def _run(self, started: Callable[[], None], stopping: asyncio.Event) -> None:
-        caller = self._caller
+        caller = self._thread.caller
+        assert caller is not None  # set by `start`, before this runs
         nc = await nats.connect(
             servers=self.servers,
             name="buurtbeeld-intake",
