@@ -49,17 +49,31 @@ def event_frame(sid: int, stream: str, consumer: str) -> re.Pattern[bytes]:
     """A frame of subscription `sid` from `consumer` of `stream`, headers starting with the
     event store's two: HMSG <subject> <sid> $JS.ACK.<stream>.<consumer>.<delivered>.
     <stream seq>.<consumer seq>.<time>.<pending> <header size> <size>. Literal where
-    it can be, and without backtracking (possessive): most of a replay's reading."""
+    it can be, and without backtracking (possessive): most of a replay's reading.
+    Groups: stream sequence, header size, size, topic, version."""
     return re.compile(
+        _acked(sid, stream, consumer)
+        + rb"\.\d++\.(\d++)\.\d++\.\d++\.\d++ (\d++) (\d++)\r\nNATS/1\.0\r\n"
+        rb"Es-Topic: ([^\r\n]*+)\r\nEs-Version: (\d++)\r\n"
+    )
+
+
+def consumer_counts(sid: int, stream: str, consumer: str) -> re.Pattern[bytes]:
+    """The same frame's consumer sequence and pending count (groups 1 and 2)."""
+    return re.compile(_acked(sid, stream, consumer) + rb"\.\d++\.\d++\.(\d++)\.\d++\.(\d++) ")
+
+
+def _acked(sid: int, stream: str, consumer: str) -> bytes:
+    return (
         rb"HMSG [^ \r\n]++ "
         + str(sid).encode()
         + rb" \$JS\.ACK\."
         + re.escape(stream.encode())
         + rb"\."
         + re.escape(consumer.encode())
-        + rb"\.\d++\.(\d++)\.(\d++)\.\d++\.(\d++) (\d++) (\d++)\r\nNATS/1\.0\r\n"
-        rb"Es-Topic: ([^\r\n]*+)\r\nEs-Version: (\d++)\r\n"
     )
+
+
 _TOPICS = {kind.__name__.encode(): kind.__name__ for kind in ISSUE_EVENT_TYPES}
 # Bytes nats-py takes off the socket at once, and buffers before it stops reading.
 READ_BYTES = 256 * 1024
@@ -142,7 +156,13 @@ class BulkParser:
         """Event frames from `pos` on, as the event store writes them, of one registered
         subscription: each from one match, the state kept in locals until they stop
         (another kind of frame, another subscription, an incomplete frame). Where they
-        stopped: `pos` when there were none."""
+        stopped: `pos` when there were none.
+
+        The consumer sequences are checked for the run, not per frame: the server
+        numbers a consumer's deliveries upwards, so the run has no gap when its
+        first follows the last one before and its last is the first plus the
+        frames between. After a gap the whole run is dropped (`broken`): a new
+        consumer reads it again from the last event taken."""
         for deliveries in self.by_sid.values():  # one, mostly
             match = deliveries.frame.match
             found = match(buf, pos)
@@ -150,36 +170,41 @@ class BulkParser:
                 break
         else:
             return pos
-        append, topics = deliveries.ready.append, _TOPICS
-        expected = deliveries.consumer_sequence + 1
-        broken = deliveries.broken
-        pending = None
+        ready = deliveries.ready
+        append, topics, began = ready.append, _TOPICS, len(ready)
+        first = last = pos
         while found is not None:
-            sequence, consumed, left, header_size, size, topic, version = found.groups()
-            start = found.end(5) + 2
+            sequence, header_size, size, topic, version = found.groups()
+            start = found.end(3) + 2
             stop = start + int(size)
             if stop + 2 > end:
                 break
-            if broken:
-                pass  # what follows a gap is read again by a new consumer
-            elif int(consumed) != expected:
-                broken = True
-            else:
-                expected += 1
-                pending = left
-                append(
-                    (
-                        int(sequence),
-                        topics.get(topic) or topic.decode(),
-                        int(version),
-                        buf[start + int(header_size) : stop],
-                    )
+            append(
+                (
+                    int(sequence),
+                    topics.get(topic) or topic.decode(),
+                    int(version),
+                    buf[start + int(header_size) : stop],
                 )
-            pos = stop + 2
+            )
+            last, pos = pos, stop + 2
             found = match(buf, pos)
-        deliveries.consumer_sequence = expected - 1
-        deliveries.broken = broken
-        if pending is not None:
+        taken = len(ready) - began
+        if not taken:
+            return pos
+        counts = deliveries.counts.match
+        first_consumed = int(counts(buf, first)[1])  # type: ignore[index]
+        last_consumed, pending = counts(buf, last).groups()  # type: ignore[union-attr]
+        expected = deliveries.consumer_sequence + 1
+        if (
+            deliveries.broken
+            or first_consumed != expected
+            or (int(last_consumed) != expected + taken - 1)
+        ):
+            del ready[began:]  # read again by a new consumer
+            deliveries.broken = True
+        else:
+            deliveries.consumer_sequence = expected + taken - 1
             deliveries.pending = int(pending)
         touched.add(deliveries)
         return pos
@@ -236,6 +261,7 @@ class Deliveries:
         self._consumer: str | None = None
         # Until the consumer is known: matches nothing (its frames are read field by field).
         self.frame: re.Pattern[bytes] = re.compile(rb"(?!)")
+        self.counts = self.frame
 
     async def __aenter__(self) -> Deliveries:
         parser = BulkParser.of(self.nc)
@@ -264,6 +290,7 @@ class Deliveries:
             raise
         self._consumer = info.name
         self.frame = event_frame(self._sub._id, self.stream, info.name)
+        self.counts = consumer_counts(self._sub._id, self.stream, info.name)
         self.heard = time.monotonic()
         return self
 

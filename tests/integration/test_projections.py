@@ -13,7 +13,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from uuid import uuid4
 
@@ -320,6 +320,55 @@ async def test_a_replay_writes_most_rows_once(store: ViewStore) -> None:
     issues = {issue_of(e) for e in events} - {None}
     reopened = sum(1 for e in events if e[1].startswith("IssueReopened"))
     assert len(issues) <= sum(len(ids) for ids, _, _ in written) <= len(issues) + reopened
+    assert stored_rows(store, generation) == folded(events)
+
+
+def reopened_long_after_story() -> list[Recorded]:
+    """An issue resolved, 150 others opened, then the first reopened and claimed."""
+    clock = Clock()
+    app = coordination(POPO, clock)
+    others = [("signal", "stadgenoot", f"plek-{n}", 1) for n in range(150)]
+    play(
+        app,
+        clock,
+        [
+            ("signal", "woonzorg", "portiek-0", 0),
+            ("claim", "woonzorg", 0, ""),
+            ("resolve", "woonzorg", 0, ""),
+            *others,
+            ("reopen", "woonzorg", 150, ""),
+            ("claim", "stadgenoot", 150, ""),
+            ("signal", "stadgenoot", "plek-x", 1),
+        ],
+    )
+    return stored_events(app)
+
+
+async def test_rows_written_and_dropped_are_read_back_beside_the_fold(store: ViewStore) -> None:
+    events = reopened_long_after_story()
+    generation = store.prepare()
+    loop_thread = threading.current_thread()
+    read_back: list[tuple[threading.Thread, list[str]]] = []
+    load = store.load
+
+    def recording(
+        generation: int, ids: Iterable[str], *, folded: bool = False
+    ) -> dict[str, IssueRow]:
+        ids = list(ids)
+        read_back.append((threading.current_thread(), ids))
+        return load(generation, ids, folded=folded)
+
+    store.load = recording  # type: ignore[method-assign]
+    await ProjectionRunner(store, ListFeed(events), catch_up_events=20).run(
+        generation, follow=False
+    )
+    # Closed issues' rows leave memory once written; this one was reopened after that.
+    [reopened] = {issue_id(e) for e in events if e[1].startswith("IssueReopened")}
+    assert {i for _, ids in read_back for i in ids} == {reopened}
+    # In a worker thread, while the event loop folds on; each row read once.
+    assert all(thread is not loop_thread for thread, _ in read_back)
+    ids = [i for _, ids in read_back for i in ids]
+    assert len(ids) == len(set(ids))
     assert stored_rows(store, generation) == folded(events)
 
 
