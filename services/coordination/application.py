@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from threading import Lock
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
@@ -30,7 +31,7 @@ from services.coordination.index_snapshot import FORMAT, IndexSnapshot, IndexSna
 from services.coordination.intake import IntakePlan, IntakeRules, Processed
 from services.coordination.issue import Issue
 from services.coordination.open_issues import OpenIssues
-from services.coordination.outcomes import Outcome
+from services.coordination.outcomes import Outcome, OutcomeKind
 from services.coordination.receipt import Receipt
 from services.coordination.refusals import Conflict, NotFound
 from services.registries.buurten import Buurten
@@ -42,6 +43,8 @@ SYSTEM = "buurtbeeld"
 DEFAULT_WINDOW = timedelta(days=7)
 # Two messages a signal (its issue event and its receipt) plus one tracking
 # record: within JetStream's 1000 messages per atomic batch.
+log = structlog.get_logger(__name__)
+
 MAX_SIGNALS_PER_SAVE = 499
 MAX_ISSUES_PER_SAVE = 900
 PAGE = 1000
@@ -129,9 +132,8 @@ class Coordination(IssueCommands):
         processed: Processed,
     ) -> list[Outcome]:
         for _ in range(MAX_ATTEMPTS):
-            plan = IntakePlan(self.rules, self.open_issues, processed, self.now(), self.window)
+            plan, outcomes = self._take(signals, processed)
             try:
-                outcomes = [plan.take(organisation, signal) for organisation, signal in signals]
                 if not plan.receipts and tracking is None:
                     return outcomes
                 self._save_applied(*plan.aggregates, tracking=tracking)
@@ -229,10 +231,9 @@ class Coordination(IssueCommands):
         processed: Processed,
     ) -> _Planned:
         """Plan a chunk and take its events; the held open issues show it as saved."""
-        plan = IntakePlan(self.rules, self.open_issues, processed, self.now(), self.window)
-        planned = _Planned(number, plan)
+        plan, outcomes = self._take(signals, processed)
+        planned = _Planned(number, plan, outcomes)
         try:
-            planned.outcomes = [plan.take(organisation, signal) for organisation, signal in signals]
             plan.commit()
             if plan.receipts or tracking is not None:
                 planned.prepared = self._prepare(self._collect(plan.aggregates, tracking))
@@ -240,6 +241,40 @@ class Coordination(IssueCommands):
             self._undo(planned)
             raise
         return planned
+
+    def _take(
+        self, signals: Sequence[tuple[str, Signal]], processed: Processed
+    ) -> tuple[IntakePlan, list[Outcome]]:
+        """A new plan that took `signals`, in order, and their outcomes.
+
+        Planning is all in memory, on copies of the held open issues: a signal
+        whose planning raises meets a fault of ours, and would meet it on every
+        try. It is refused (its organisation hears so on `rejected.<org>`, and
+        may send it again), logged with the error for the operators, and the
+        others are planned again without it: it never holds up the signals it
+        came with, nor those after it.
+        """
+        failed: dict[int, str] = {}  # position in `signals`: the error's name
+        while True:
+            plan = IntakePlan(self.rules, self.open_issues, processed, self.now(), self.window)
+            outcomes: list[Outcome] = []
+            for number, (organisation, signal) in enumerate(signals):
+                if number in failed:
+                    outcomes.append(_unprocessable(organisation, signal, failed[number]))
+                    continue
+                try:
+                    outcomes.append(plan.take(organisation, signal))
+                except Exception as e:
+                    log.exception(
+                        "intake.unprocessable",
+                        organisation=organisation,
+                        signal_ref=signal.signal_ref,
+                        buurt=signal.buurt,
+                    )
+                    failed[number] = type(e).__name__
+                    break
+            else:
+                return plan, outcomes
 
     def _undo(self, *plans: _Planned | None) -> None:
         """Forget what these unsaved plans did to the open issues (reloaded before use)."""
@@ -485,6 +520,19 @@ class Coordination(IssueCommands):
         except NotFound:
             return None
         return issue if issue.is_open else None
+
+
+def _unprocessable(organisation: str, signal: Signal, error: str) -> Outcome:
+    """A signal refused because processing it raised `error` (see `Coordination._take`)."""
+    return Outcome(
+        organisation=organisation,
+        signal_ref=signal.signal_ref,
+        kind=OutcomeKind.REFUSED,
+        reasons=(
+            f"Buurtbeeld could not process this signal ({error}): the error is logged for "
+            "its operators; nothing of it was stored, so it may be sent again later",
+        ),
+    )
 
 
 @dataclass

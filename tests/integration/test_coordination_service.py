@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from events.jetstream import ensure_streams
 from services.coordination.application import Coordination
+from services.coordination.intake import IntakePlan
 from services.coordination.intake_handler import (
     INTAKE_CONSUMER,
     INTAKE_STREAM,
@@ -201,6 +203,39 @@ def test_each_invalid_signal_gets_one_rejection_with_reasons_and_nothing_else_ch
             await partner.processed()
             assert types(await partner.events(f"events.{OTHER_BUURT}.>")) == ["IssueOpened"]
             assert len(partner.rejections["woonzorg"]) == 8
+
+    as_partner(nats_server, tmp_path, story)
+
+
+def test_a_signal_the_service_fails_to_process_is_rejected_and_holds_up_nothing(
+    nats_server: EmbeddedNats, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    take = IntakePlan.take
+
+    def faulty(plan: IntakePlan, organisation: str, signal: Any) -> Any:
+        if signal.signal_ref == "wz-fault":
+            raise RuntimeError("a fault of ours")
+        return take(plan, organisation, signal)
+
+    async def story(partner: Partner) -> None:
+        async with running(tmp_path, nats_server.url):
+            monkeypatch.setattr(IntakePlan, "take", faulty)
+            await partner.signal("woonzorg", signal("wz-1"))
+            await partner.signal("woonzorg", signal("wz-fault", place="louweshoek-portiek"))
+            await partner.signal("woonzorg", signal("wz-2"))
+            await partner.processed()
+            [rejection] = await partner.rejected("woonzorg", 1)
+            assert rejection["signalRef"] == "wz-fault"
+            assert "could not process this signal (RuntimeError)" in rejection["reasons"][0]
+            assert types(await partner.events(f"events.{BUURT}.>")) == [
+                "IssueOpened",
+                "SignalAttached",
+            ]
+            # The service carries on.
+            await partner.signal("woonzorg", signal("wz-3", place="louweshoek-speeltuin"))
+            await partner.processed()
+            assert types(await partner.events(f"events.{BUURT}.>"))[-1] == "IssueOpened"
+            assert len(partner.rejections["woonzorg"]) == 1
 
     as_partner(nats_server, tmp_path, story)
 

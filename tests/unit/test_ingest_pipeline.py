@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from events.contract import Claim
+from events.contract import Claim, Signal
 from services.coordination.application import MAX_SIGNALS_PER_SAVE, Coordination
+from services.coordination.intake import IntakePlan
 from services.coordination.mapper import issue_mapper
+from services.coordination.outcomes import Outcome
 from services.coordination.receipt import Receipt
 from tests.unit.test_coordination import Clock, at, coordination, kinds, signal
 
@@ -156,6 +158,40 @@ class PipelineStories:
         assert set(refs.values()) == {1} and len(refs) == many()
         assert len(app.open_issues) == PLACES
         assert_held_issues_are_stored(app)
+
+    @pytest.mark.parametrize("count", [12, many()], ids=["one-chunk", "pipelined"])
+    def test_a_signal_whose_planning_raises_is_refused_and_holds_up_nothing(
+        self, app: Coordination, monkeypatch: pytest.MonkeyPatch, count: int
+    ) -> None:
+        take = IntakePlan.take
+
+        def faulty(plan: IntakePlan, organisation: str, signal: Signal) -> Outcome:
+            if signal.signal_ref.startswith("fault"):
+                raise RuntimeError("a fault of ours")
+            return take(plan, organisation, signal)
+
+        monkeypatch.setattr(IntakePlan, "take", faulty)
+        signals = batch(count)
+        faulty_at = {1, count - 2} if count < MAX_SIGNALS_PER_SAVE else {3, 520, 1200}
+        for n in faulty_at:
+            signals[n] = ("woonzorg", signal(f"fault-{n}", key=f"plek-{n % PLACES}"))
+        outcomes = app.receive(signals, at("Intake", 60))
+
+        assert [o.signal_ref for o in outcomes] == [s.signal_ref for _, s in signals]
+        refused = {n for n, o in enumerate(outcomes) if not o.accepted}
+        assert refused == faulty_at
+        for n in faulty_at:
+            assert "could not process this signal (RuntimeError)" in outcomes[n].reasons[0]
+        # Everything else stored once, the position with the last chunk; held = stored.
+        assert app.recorder.max_tracking_id("Intake") == 60
+        refs = stored_signal_refs(app)
+        assert set(refs) == {s.signal_ref for n, (_, s) in enumerate(signals) if n not in refused}
+        assert set(refs.values()) == {1}
+        assert_held_issues_are_stored(app)
+        # Sent again once the fault is mended: processed, as nothing of it was stored.
+        monkeypatch.setattr(IntakePlan, "take", take)
+        again = app.receive([signals[n] for n in sorted(faulty_at)], at("Intake", 61))
+        assert set(kinds(again)) <= {"opened", "attached"}
 
     def test_a_failed_save_of_signals_attaching_to_held_issues_leaves_them_as_stored(
         self, app: Coordination

@@ -82,3 +82,22 @@ def test_the_console_format_is_readable_text(
     assert "buurtbeeld.ready" in line
     assert "port=4222" in line
     assert not line.startswith("{")
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_a_logged_exception_shows_no_local_variables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    configure_logging(Settings(data_dir=tmp_path, log_format=log_format))  # type: ignore[arg-type]
+
+    def process(reporter_phone: str) -> None:
+        raise RuntimeError("a fault of ours")
+
+    try:
+        process("06" + "12345678")  # as one string only in a local variable
+    except RuntimeError:
+        structlog.get_logger("buurtbeeld.test").exception("intake.unprocessable")
+
+    logged = capsys.readouterr().err
+    assert "a fault of ours" in logged and "process" in logged  # the traceback is there
+    assert "0612345678" not in logged
