@@ -49,6 +49,11 @@ def _sequence(msg: Msg) -> int:
     return int((msg.headers or {})[SEQUENCE_HEADER])
 
 
+def _subject(msg: Msg) -> str:
+    """The subject a message was stored on (a direct get's reply names it in a header)."""
+    return (msg.headers or {}).get(SUBJECT_HEADER, msg.subject)
+
+
 def _version(msg: Msg) -> int:
     return int((msg.headers or {})[VERSION_HEADER])
 
@@ -135,9 +140,10 @@ class JetStreamRecorder:
     # -- reading -------------------------------------------------------------
 
     async def _read_subject(
-        self, subject: str, start: int = 1, limit: int | None = None
+        self, subject: str | None, start: int = 1, limit: int | None = None
     ) -> list[Msg]:
-        """Messages on `subject` (wildcards allowed) from sequence `start`, in pages."""
+        """Messages on `subject` (wildcards allowed; None: any) from sequence `start`,
+        in pages."""
         messages: list[Msg] = []
         while limit is None or len(messages) < limit:
             page = PAGE if limit is None else min(PAGE, limit - len(messages))
@@ -264,8 +270,12 @@ class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecord
                 batch = min(batch, stop - first + 1)
             if batch <= 0:
                 break
-            page = await self._read_subject(self.scheme.events_filter, first, batch)
+            # Every message, not `events.>`'s: the stream holds little else (the
+            # tracking records), and the server reads a wildcard's ~6x slower.
+            page = await self._read_subject(None, first, batch)
             for msg in page:
+                if not self.scheme.is_event_subject(_subject(msg)):
+                    continue
                 notification = self.notification_of(msg)
                 if stop is not None and notification.id > stop:
                     return found
@@ -280,7 +290,7 @@ class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecord
 
     def notification_of(self, msg: Msg) -> Notification:
         headers = msg.headers or {}
-        subject = headers.get(SUBJECT_HEADER, msg.subject)
+        subject = _subject(msg)
         # Direct gets carry the sequence in a header, consumer deliveries in metadata.
         sequence = headers.get(SEQUENCE_HEADER)
         return Notification(

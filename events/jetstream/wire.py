@@ -252,14 +252,18 @@ async def direct_get_batch(
     replies: ReplyRouter,
     stream: str,
     *,
-    subject: str,
+    subject: str | None,
     start: int,
     batch: int,
     timeout: float,
 ) -> tuple[list[Msg], int]:
-    """Up to `batch` messages on `subject` from sequence `start`, in one request.
+    """Up to `batch` messages on `subject` (None: any) from sequence `start`, in one request.
 
-    Returns the messages and how many more match after them.
+    Returns the messages and how many more match after them. A wildcard
+    `subject` costs the server dearly per message (nats-server 2.15: ~80 µs for
+    `events.>` in a log of a million issues, each its own subject; ~14 µs
+    with no subject at all): a long read of most of a stream had better take
+    every message and skip the few it does not want.
     """
     loop = asyncio.get_running_loop()
     end: asyncio.Future[tuple[str, dict[str, str]]] = loop.create_future()
@@ -274,7 +278,9 @@ async def direct_get_batch(
 
     reply, token = replies.register(on_message)
     try:
-        request = {"seq": max(start, 1), "next_by_subj": subject, "batch": batch}
+        request: dict[str, object] = {"seq": max(start, 1), "batch": batch}
+        if subject is not None:
+            request["next_by_subj"] = subject
         await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply)
         status, headers = await asyncio.wait_for(end, timeout)
     finally:
@@ -283,4 +289,4 @@ async def direct_get_batch(
         return received, 0
     if status == "204":
         return received, int(headers.get(NUM_PENDING, "0"))
-    raise OperationalError(f"batch direct get of {subject} failed: {headers}")
+    raise OperationalError(f"batch direct get of {subject or stream} failed: {headers}")
