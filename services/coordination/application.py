@@ -486,6 +486,13 @@ class Coordination(IssueCommands):
         self.open_issues.restore(snapshot.issues)
         self._followed = self.restored_from = position
 
+    @property
+    def followed(self) -> int:
+        """The last log position the open issues reflect, our own saves included (0: none
+        yet); read without the lock, so maybe a save behind."""
+        saved = self._saved
+        return max(self._followed, saved[-1][1] if saved else 0)
+
     def save_snapshot(self) -> IndexSnapshot | None:
         """Keep the open issues as they are now in `snapshots`, for the next start;
         what was kept (None: nothing to keep, or nowhere to keep it)."""

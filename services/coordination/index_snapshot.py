@@ -3,7 +3,8 @@
 The coordination rebuilds its open issues (`OpenIssues`) from the whole event
 log when it starts: with a million events, minutes. A snapshot keeps the held
 issues and the log position they reflect; a start from it follows the log
-from there. It is written when the service stops (and after a long rebuild),
+from there. It is written when the service stops, after a long rebuild, and
+while it runs whenever the log has grown enough (`services.coordination.service`),
 to a file beside the other data, atomically (a new file renamed over the old).
 
 The index may be ahead of its position (the service's own saves, applied as

@@ -23,7 +23,7 @@ from services.coordination.application import Coordination
 from services.coordination.broker import COMMANDS_HANDLER, GRACEFUL_TIMEOUT, build_broker
 from services.coordination.command_handler import CommandHandler
 from services.coordination.escalation import escalate_periodically
-from services.coordination.index_snapshot import IndexSnapshots
+from services.coordination.index_snapshot import IndexSnapshot, IndexSnapshots
 from services.coordination.intake_handler import INTAKE_CONSUMER, INTAKE_STREAM
 from services.coordination.intake_pull import ensure_intake_consumer
 from services.coordination.intake_thread import IntakeThread
@@ -31,8 +31,12 @@ from services.registries import Registries
 
 log = structlog.get_logger(__name__)
 
-# A rebuild that read this many events is worth a snapshot at once, not only at stop.
+# A rebuild that read this many events is worth a snapshot at once, not only at stop;
+# so is a log that grew this much while the service ran (after a crash, which keeps
+# no snapshot, the next start then reads at most about this many events).
 SNAPSHOT_AFTER = 100_000
+# How often a running service looks whether the log grew that much.
+SNAPSHOT_CHECK_SECONDS = 60.0
 
 
 @asynccontextmanager
@@ -44,13 +48,17 @@ async def coordination_service(
     escalation_interval: timedelta,
     nats_timeout: float = 5.0,
     index_snapshots: IndexSnapshots | None = None,
+    snapshot_after: int = SNAPSHOT_AFTER,
+    snapshot_check_seconds: float = SNAPSHOT_CHECK_SECONDS,
 ) -> AsyncIterator[Coordination]:
     """Run the coordination service on NATS at `nats_url` until the context is left.
 
     `eventsourcing_env` selects and configures the event store. With
     `index_snapshots`, the open issues start from the last snapshot and one is
-    kept when the service stops (and after a long rebuild). Yields the
-    application (for tests and the composition root to look at).
+    kept when the service stops, after a rebuild that read `snapshot_after`
+    events or more, and while running, whenever the log has grown by that much
+    since the last. Yields the application (for tests and the composition root
+    to look at).
     """
     started = time.monotonic()
     coordination = await _in_thread_closing_if_abandoned(
@@ -70,8 +78,10 @@ async def coordination_service(
             events_read=coordination.rebuilt_from_log,
             seconds=round(time.monotonic() - started, 3),
         )
-        if coordination.rebuilt_from_log >= SNAPSHOT_AFTER:
-            await _keep_snapshot(coordination)
+        kept_at = coordination.restored_from or 0
+        if coordination.rebuilt_from_log >= snapshot_after:
+            kept = await _keep_snapshot(coordination)
+            kept_at = kept.position if kept is not None else kept_at
         edge = build_broker(nats_url.split(","), connect_timeout=max(1, round(nats_timeout)))
         edge.broker.context.set_global(COMMANDS_HANDLER, CommandHandler(coordination))
         try:
@@ -85,6 +95,11 @@ async def coordination_service(
             escalation = asyncio.create_task(
                 escalate_periodically(coordination, escalation_interval)
             )
+            snapshots = asyncio.create_task(
+                _snapshot_as_the_log_grows(
+                    coordination, kept_at, snapshot_after, snapshot_check_seconds
+                )
+            )
             try:
                 log.info(
                     "coordination.started",
@@ -94,9 +109,10 @@ async def coordination_service(
                 )
                 yield coordination
             finally:
-                escalation.cancel()
-                with suppress(asyncio.CancelledError):
-                    await escalation
+                for task in (escalation, snapshots):
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
                 await intake.stop(GRACEFUL_TIMEOUT)
         finally:
             await edge.broker.stop()
@@ -106,16 +122,17 @@ async def coordination_service(
         log.info("coordination.stopped")
 
 
-async def _keep_snapshot(coordination: Coordination) -> None:
-    """Keep the open issues for the next start; a failure only costs that start time."""
+async def _keep_snapshot(coordination: Coordination) -> IndexSnapshot | None:
+    """Keep the open issues for the next start; a failure only costs that start time.
+    What was kept, if anything."""
     if coordination.index_snapshots is None:
-        return
+        return None
     started = time.monotonic()
     try:
         kept = await asyncio.to_thread(coordination.save_snapshot)
     except Exception as e:
         log.warning("coordination.snapshot_failed", error=repr(e))
-        return
+        return None
     if kept is not None:
         log.info(
             "coordination.snapshot_kept",
@@ -123,6 +140,23 @@ async def _keep_snapshot(coordination: Coordination) -> None:
             open_issues=len(kept.issues),
             seconds=round(time.monotonic() - started, 3),
         )
+    return kept
+
+
+async def _snapshot_as_the_log_grows(
+    coordination: Coordination, kept_at: int, after: int, check_seconds: float
+) -> None:
+    """Every `check_seconds`, a snapshot if the log grew by `after` events since the one
+    kept at position `kept_at`: a crash keeps none, and the next start would otherwise
+    read all the log written since the last stop. Until cancelled; never raises."""
+    if coordination.index_snapshots is None:
+        return
+    while True:
+        await asyncio.sleep(check_seconds)
+        if coordination.followed - kept_at >= after:
+            kept = await _keep_snapshot(coordination)
+            if kept is not None:
+                kept_at = kept.position
 
 
 async def _in_thread_closing_if_abandoned(

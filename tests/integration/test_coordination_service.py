@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 
 from events.jetstream import ensure_streams
 from services.coordination.application import Coordination
+from services.coordination.index_snapshot import IndexSnapshots
 from services.coordination.intake import IntakePlan
 from services.coordination.intake_handler import (
     INTAKE_CONSUMER,
@@ -236,6 +237,40 @@ def test_a_signal_the_service_fails_to_process_is_rejected_and_holds_up_nothing(
             await partner.processed()
             assert types(await partner.events(f"events.{BUURT}.>"))[-1] == "IssueOpened"
             assert len(partner.rejections["woonzorg"]) == 1
+
+    as_partner(nats_server, tmp_path, story)
+
+
+def test_a_running_service_keeps_a_snapshot_each_time_the_log_has_grown_enough(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    snapshots = IndexSnapshots(tmp_path / "open-issues.snapshot")
+
+    async def story(partner: Partner) -> None:
+        async with coordination_service(
+            nats_url=nats_server.url,
+            eventsourcing_env=store_env(tmp_path, nats_server.url),
+            registries=REGISTRIES,
+            escalation_interval=timedelta(hours=1),
+            nats_timeout=10,
+            index_snapshots=snapshots,
+            snapshot_after=6,
+            snapshot_check_seconds=0.05,
+        ) as app:
+            await partner.signal("woonzorg", signal("wz-1", place="plek-1"))
+            await partner.processed()
+            await asyncio.sleep(0.3)  # two events (an issue opened, its receipt): too few
+            assert snapshots.load() is None
+            for n in (2, 3):
+                await partner.signal("woonzorg", signal(f"wz-{n}", place=f"plek-{n}"))
+            await partner.processed()
+
+            async def kept() -> bool:
+                return (snapshot := snapshots.load()) is not None and len(snapshot.issues) == 3
+
+            await until(kept, "a snapshot of the three open issues")
+            snapshot = snapshots.load()
+            assert snapshot is not None and snapshot.position >= 6 and app.followed >= 6
 
     as_partner(nats_server, tmp_path, story)
 
