@@ -38,13 +38,14 @@ from services.registries.buurten import Buurten
 from services.registries.categories import Categories
 from services.registries.organisations import Organisations
 
+log = structlog.get_logger(__name__)
+
 # The organisation recorded for what the system does by itself (escalation).
 SYSTEM = "buurtbeeld"
 DEFAULT_WINDOW = timedelta(days=7)
+
 # Two messages a signal (its issue event and its receipt) plus one tracking
 # record: within JetStream's 1000 messages per atomic batch.
-log = structlog.get_logger(__name__)
-
 MAX_SIGNALS_PER_SAVE = 499
 MAX_ISSUES_PER_SAVE = 900
 PAGE = 1000
