@@ -22,7 +22,7 @@ from projections.feeds import Feed
 from projections.picture import STATUSES, IssueRow, Picture, picture_order
 from projections.reading import issue_event
 from projections.store import ALL, OPEN, ViewStore
-from projections.timeline import history_entry
+from projections.timeline import Unseal, history_entry
 from projections.visibility import IssueView, Visibility
 from services.coordination.refusals import Forbidden, InvalidCommand, NotFound
 from services.registries import Organisation
@@ -68,12 +68,15 @@ class PictureQueries:
         *,
         buurt_feed: Callable[[str], Feed],
         issue_events: Callable[[str], StoredIssueEvents],
+        unseal: Unseal,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.visibility = visibility
         self.buurt_feed = buurt_feed
         self.issue_events = issue_events
+        # A signal's personal data, for the readers entitled to it (may ask the keys' store).
+        self.unseal = unseal
         self.clock = clock
 
     async def buurt_issues(
@@ -141,13 +144,21 @@ class PictureQueries:
         row = self._visible(reader, issue_id, await self._read(self.store.issue, issue_id))
         content = self.visibility.may_see_content(reader, row)
         shown = self.visibility.view(reader, row, self.clock()).category
-        stored = await anyio.to_thread.run_sync(self.issue_events, issue_id)
+        entries = await anyio.to_thread.run_sync(self._history, issue_id, content, shown)
+        return IssueHistory(issue_id=issue_id, events=entries)
+
+    def _history(self, issue_id: str, content: bool, shown: str) -> list[dict[str, Any]]:
+        """The entries of the issue's events, read from the log (in a worker thread)."""
         entries = []
-        for topic, version, body in stored:
+        for topic, version, body in self.issue_events(issue_id):
             event = issue_event(topic, body)
             if event is not None:
-                entries.append(history_entry(event, version, content=content, category_shown=shown))
-        return IssueHistory(issue_id=issue_id, events=entries)
+                entries.append(
+                    history_entry(
+                        event, version, content=content, category_shown=shown, unseal=self.unseal
+                    )
+                )
+        return entries
 
     async def replay(self, buurt: str, as_of: datetime) -> list[IssueRow]:
         """The buurt's rows as they were at `as_of`: its events up to then, folded afresh."""

@@ -4,15 +4,28 @@ The history is the issue's own events, read from the event log: who did what
 and when is there for every reader; the content (the signals' words and
 personal data, resolutions, reasons) only for readers who may see the issue's
 content (`projections.visibility`).
+
+A signal's personal data is sealed in the log (`events.personal_data`): a
+reader who may see the content gets it unsealed, as `reporter` and
+`subjectRef` of the signal; once its data subject has been forgotten, the
+signal lists what was forgotten (`"forgotten": ["reporter"]`) instead. The seals
+themselves are not shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from events.contract import IssueEventType
+from events.contract import (
+    IssueEventType,
+    IssueOpened,
+    SealedPersonalData,
+    SignalAttached,
+)
+from events.personal_data import Unsealed
 
 # Fields every reader sees; the rest of an event is content.
 PUBLIC_FIELDS = frozenset(
@@ -33,16 +46,27 @@ PUBLIC_FIELDS = frozenset(
         "dueAt",
     }
 )
+FORGOTTEN = "forgotten"
 _to_builtins = msgspec.to_builtins
+Unseal = Callable[[SealedPersonalData], Unsealed | None]
 
 
 def history_entry(
-    event: IssueEventType, version: int, *, content: bool, category_shown: str
+    event: IssueEventType, version: int, *, content: bool, category_shown: str, unseal: Unseal
 ) -> dict[str, Any]:
     """One event as a history entry: `{"type", "at", "organisation", "version", …}`."""
     fields: dict[str, Any] = _to_builtins(event)
     if not content:
         fields = {k: v for k, v in fields.items() if k in PUBLIC_FIELDS}
+    elif isinstance(event, IssueOpened | SignalAttached) and event.signal.personal is not None:
+        signal = fields["signal"]
+        del signal["personal"]
+        for sealed in event.signal.personal:
+            value = unseal(sealed)
+            if value is None:
+                signal.setdefault(FORGOTTEN, []).append(sealed.field)
+            else:
+                signal[sealed.field] = _to_builtins(value)
     fields["category"] = category_shown
     fields["version"] = version
     return fields

@@ -215,7 +215,9 @@ async def start_projections(
         Visibility(registries.categories),
         buurt_feed=buurt_feed,
         issue_events=issue_events,
+        unseal=coordination.personal_data.unseal,
     )
+
     @asynccontextmanager
     async def open_feed() -> AsyncIterator[Feed]:
         """The runner's feed, opened on its own thread's loop (so its own NATS connection)."""

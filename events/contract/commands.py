@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from events.contract.base import Contract, IssueId, OrganisationId, Text
+from events.contract.intake import Reporter
 
 Verb = Literal[
     "claim",
@@ -18,9 +19,7 @@ Verb = Literal[
     "reopen",
     "merge",
 ]
-RefusalCode = Literal[
-    "already-owned", "not-owner", "not-found", "invalid", "conflict", "forbidden"
-]
+RefusalCode = Literal["already-owned", "not-owner", "not-found", "invalid", "conflict", "forbidden"]
 
 
 class Command(Contract, frozen=True, kw_only=True):
@@ -72,6 +71,30 @@ COMMANDS: dict[str, type[Command]] = {
     "reopen": Reopen,
     "merge": Merge,
 }
+
+
+# Not a command on an issue: `cmd.<org>.forget-personal-data` (and its HTTP POST).
+FORGET_PERSONAL_DATA = "forget-personal-data"
+Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ForgetPersonalData(Contract, frozen=True, kw_only=True):
+    """Forget one of the organisation's data subjects: the household or person its
+    signals named with `subjectRef`, or a reporter of its signals (`reporter`, by the
+    name and phone its signals gave). Their personal data becomes unreadable
+    everywhere in the log; the rest of every event stays."""
+
+    subject_ref: Reference | None = None
+    reporter: Reporter | None = None
+    actor: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class PersonalDataForgotten(Contract, frozen=True, kw_only=True, omit_defaults=False):
+    """`forgotten`: whether the subject had a key (false: nothing of theirs was stored,
+    or it had been forgotten before)."""
+
+    ok: Literal[True] = True
+    forgotten: bool
 
 
 class Accepted(Contract, frozen=True, kw_only=True, omit_defaults=False):

@@ -17,8 +17,34 @@ from events.contract.intake import CategoryCode, Location, Reporter
 Sensitivity = Literal["open", "vertrouwelijk"]
 
 
+# The personal data of a signal, each sealed on its own (`SealedPersonalData.field`).
+PersonalField = Literal["reporter", "subjectRef"]
+REPORTER: PersonalField = "reporter"
+SUBJECT_REF: PersonalField = "subjectRef"
+
+
+class SealedPersonalData(Contract, frozen=True, kw_only=True):
+    """One part of a signal's personal data (its `reporter` or its `subjectRef`) as the
+    log holds it, sealed with its data subject's key: unreadable once the subject has
+    been forgotten.
+
+    `subject`: the data subject's name in the log (a keyed hash, not what
+    identifies them); `sealed`: base64 of nonce, ciphertext and tag (ChaCha20-Poly1305).
+    See `events.personal_data`.
+    """
+
+    field: PersonalField
+    subject: Annotated[str, msgspec.Meta(max_length=64)]
+    sealed: Annotated[str, msgspec.Meta(max_length=4096)]
+
+
 class SignalRecord(Contract, frozen=True, kw_only=True):
-    """A signal as the issue remembers it. `reporter` and `subjectRef` are personal data."""
+    """A signal as the issue remembers it.
+
+    Its personal data is stored `personal`, sealed. `reporter` and `subjectRef`
+    in the clear are in events written before personal data was sealed, and in
+    an issue's history as a reader entitled to it sees it, unsealed.
+    """
 
     signal_ref: str
     organisation: OrganisationId
@@ -27,6 +53,7 @@ class SignalRecord(Contract, frozen=True, kw_only=True):
     location: Location | None = None
     reporter: Reporter | None = None
     subject_ref: str | None = None
+    personal: list[SealedPersonalData] | None = None
 
 
 class IssueEvent(Contract, frozen=True, kw_only=True, tag_field="type", tag=True):

@@ -11,7 +11,14 @@ from typing import Any
 
 import msgspec
 
-from events.contract.commands import COMMANDS, Accepted, Refused
+from events.contract.commands import (
+    COMMANDS,
+    FORGET_PERSONAL_DATA,
+    Accepted,
+    ForgetPersonalData,
+    PersonalDataForgotten,
+    Refused,
+)
 from events.contract.intake import Rejection, Signal
 from events.contract.issue_events import IssueEventType
 from events.contract.receipts import SignalReceived
@@ -26,6 +33,8 @@ BODIES: dict[str, Any] = {
     **{f"cmd.{verb}": kind for verb, kind in COMMANDS.items()},
     "reply.accepted": Accepted,
     "reply.refused": Refused,
+    f"cmd.{FORGET_PERSONAL_DATA}": ForgetPersonalData,
+    "reply.forgotten": PersonalDataForgotten,
 }
 
 

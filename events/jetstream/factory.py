@@ -29,6 +29,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
 from events.jetstream.client import JetStreamClient
+from events.jetstream.personal_keys import JetStreamKeyStore
 from events.jetstream.recorders import (
     JetStreamAggregateRecorder,
     JetStreamApplicationRecorder,
@@ -64,9 +65,7 @@ class JetStreamFactory(InfrastructureFactory[JetStreamTrackingRecorder]):
         self.snapshot_scheme = SubjectScheme(f"{self.scheme.prefix}-snapshots")
         self.replicas = self._number(self.NATS_REPLICAS, "1", int)
         self.timeout = self._number(self.NATS_TIMEOUT, "5", float)
-        self.connect_timeout = self._number(
-            self.NATS_CONNECT_TIMEOUT, str(self.timeout), float
-        )
+        self.connect_timeout = self._number(self.NATS_CONNECT_TIMEOUT, str(self.timeout), float)
         self.credentials = self.env.get(self.NATS_CREDENTIALS) or None
         self._client: JetStreamClient | None = None
         self._lock = Lock()
@@ -142,12 +141,14 @@ class JetStreamFactory(InfrastructureFactory[JetStreamTrackingRecorder]):
     ) -> JetStreamTrackingRecorder:
         if tracking_recorder_class is None:
             topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
-            tracking_recorder_class = (
-                resolve_topic(topic) if topic else JetStreamTrackingRecorder
-            )
+            tracking_recorder_class = resolve_topic(topic) if topic else JetStreamTrackingRecorder
         assert tracking_recorder_class is not None
         self.ensure_stream(self.events_stream)
         return tracking_recorder_class(self.client, self.stream_name, self.scheme)
+
+    def personal_data_keys(self) -> JetStreamKeyStore:
+        """Where the keys of the personal data in the log are kept (`events.personal_data`)."""
+        return JetStreamKeyStore(self.client, replicas=int(self.replicas))
 
     def process_recorder(self) -> ProcessRecorder:
         self.ensure_stream(self.events_stream)

@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import (
     IntegrityError,
     Notification,
+    OperationalError,
     Recording,
     StoredEvent,
     Tracking,
@@ -26,6 +27,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import EnvType
 
 from events.contract import Signal
+from events.personal_data import MemoryKeyStore, PersonalDataVault
 from services.coordination.commands import MAX_ATTEMPTS, Clock, IssueCommands, utc_now
 from services.coordination.index_snapshot import FORMAT, IndexSnapshot, IndexSnapshots
 from services.coordination.intake import IntakePlan, IntakeRules, Processed
@@ -68,6 +70,7 @@ class Coordination(IssueCommands):
         now: Clock = utc_now,
         window: timedelta = DEFAULT_WINDOW,
         index_snapshots: IndexSnapshots | None = None,
+        personal_data: PersonalDataVault | None = None,
     ) -> None:
         self.categories = categories
         # Where the open issues are kept between runs (None: rebuilt from the log each start).
@@ -90,6 +93,11 @@ class Coordination(IssueCommands):
         # Intake saves the store refused (a re-sent signal, an issue changed elsewhere).
         self.clashes = 0
         super().__init__(env, organisations=organisations, now=now)
+        # The keys of personal data live beside the event store (in memory with the POPO one).
+        keys = getattr(self.factory, "personal_data_keys", None)
+        self.personal_data = personal_data or PersonalDataVault(
+            keys() if keys is not None else MemoryKeyStore()
+        )
         with self._lock:
             if index_snapshots is not None:
                 self._restore(index_snapshots.load())
@@ -257,7 +265,14 @@ class Coordination(IssueCommands):
         """
         failed: dict[int, str] = {}  # position in `signals`: the error's name
         while True:
-            plan = IntakePlan(self.rules, self.open_issues, processed, self.now(), self.window)
+            plan = IntakePlan(
+                self.rules,
+                self.open_issues,
+                processed,
+                self.now(),
+                self.window,
+                self.personal_data.seal,
+            )
             outcomes: list[Outcome] = []
             for number, (organisation, signal) in enumerate(signals):
                 if number in failed:
@@ -265,6 +280,8 @@ class Coordination(IssueCommands):
                     continue
                 try:
                     outcomes.append(plan.take(organisation, signal))
+                except OperationalError:  # the keys' store away (sealing): try again later
+                    raise
                 except Exception as e:
                     log.exception(
                         "intake.unprocessable",

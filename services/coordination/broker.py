@@ -45,7 +45,9 @@ COMMANDS_DESCRIPTION = (
     "(`resolution`), reopen (`reason`), merge (`into`). The reply is "
     '`{"ok": true, "issueId": ..., "version": n}` or `{"ok": false, "code": ..., '
     '"message": ...}` with code already-owned, not-owner, not-found, invalid, conflict '
-    "or forbidden."
+    "or forbidden. And `forget-personal-data` (`subjectRef`, or `reporter` with name "
+    "and phone): the organisation's data subject is forgotten, their personal data "
+    'unreadable everywhere in the log; reply `{"ok": true, "forgotten": true|false}`.'
 )
 
 CommandBody = Annotated[bytes, contract_payloads(COMMANDS), Field(title="Command")]

@@ -6,12 +6,22 @@ refusal mapped by `replies.refused`. Whatever the request holds, it gets a reply
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import anyio.to_thread
 import msgspec
 import structlog
 from eventsourcing.persistence import OperationalError
 
-from events.contract import COMMANDS, Accepted, Command
+from events.contract import (
+    COMMANDS,
+    FORGET_PERSONAL_DATA,
+    Accepted,
+    Command,
+    ForgetPersonalData,
+    PersonalDataForgotten,
+)
 from events.contract.codec import decode_command, encode
 from services.coordination.application import Coordination
 from services.coordination.refusals import Conflict, Forbidden, InvalidCommand, Refusal
@@ -20,6 +30,7 @@ from services.coordination.replies import refused
 log = structlog.get_logger(__name__)
 
 COMMAND_SUBJECT = "cmd.*.*"
+T = TypeVar("T")
 
 
 class CommandHandler:
@@ -32,10 +43,37 @@ class CommandHandler:
         """The reply body for the request `body` on `subject`."""
         _, organisation, verb = subject.split(".", 2)
         try:
+            if verb == FORGET_PERSONAL_DATA:
+                return encode(await self.forget(organisation, body, subject=subject))
             accepted = await self.act(organisation, verb, body, subject=subject)
         except Refusal as refusal:
             return encode(refused(refusal))
         return encode(accepted)
+
+    async def forget(self, organisation: str, body: bytes, **context: str) -> PersonalDataForgotten:
+        """Forget the data subject `body` names (`ForgetPersonalData`), or raise a `Refusal`.
+
+        The log line names no subject: their reference is personal data too.
+        """
+        where = {**context, "organisation": organisation, "verb": FORGET_PERSONAL_DATA}
+        try:
+            self._known(organisation)
+            command = _decode(ForgetPersonalData, body)
+            if (command.subject_ref is None) == (command.reporter is None):
+                raise InvalidCommand("name either a subjectRef or a reporter (not both)")
+            forgotten: bool = await anyio.to_thread.run_sync(
+                lambda: self.coordination.personal_data.forget(
+                    organisation, subject_ref=command.subject_ref, reporter=command.reporter
+                )
+            )
+        except Refusal as refusal:
+            log.info("command.refused", **where, code=refusal.code, message=refusal.message)
+            raise
+        except OperationalError as e:
+            log.warning("command.failed", **where, error=str(e))
+            raise Conflict(f"the keys of personal data could not be reached: {e}") from None
+        log.info("personal_data.forgotten", **where, forgotten=forgotten, actor=command.actor)
+        return PersonalDataForgotten(forgotten=forgotten)
 
     async def act(self, organisation: str, verb: str, body: bytes, **context: str) -> Accepted:
         """Carry out the command `body` of `verb` for `organisation`, or raise a `Refusal`.
@@ -58,17 +96,30 @@ class CommandHandler:
         log.info("command.accepted", **where, issue_id=accepted.issue_id, version=accepted.version)
         return accepted
 
-    def _command(self, organisation: str, verb: str, body: bytes) -> Command:
-        """The decoded command, once the organisation is known; or a `Refusal`."""
+    def _known(self, organisation: str) -> None:
         if organisation not in self.coordination.organisations:
             raise Forbidden(f"{organisation[:32]!r} is not in the organisations file")
+
+    def _command(self, organisation: str, verb: str, body: bytes) -> Command:
+        """The decoded command, once the organisation is known; or a `Refusal`."""
+        self._known(organisation)
         if verb not in COMMANDS:
-            raise InvalidCommand(f"{verb[:32]!r} is not a verb: use one of {', '.join(COMMANDS)}")
-        try:
-            return decode_command(verb, body)
-        except UnicodeDecodeError:
-            raise InvalidCommand("the body is not valid UTF-8") from None
-        except RecursionError:
-            raise InvalidCommand("the body is nested too deeply") from None
-        except (msgspec.ValidationError, msgspec.DecodeError) as e:
-            raise InvalidCommand(f"not a valid {verb} command: {e}") from None
+            verbs = ", ".join([*COMMANDS, FORGET_PERSONAL_DATA])
+            raise InvalidCommand(f"{verb[:32]!r} is not a verb: use one of {verbs}")
+        return _decoded(verb, lambda: decode_command(verb, body))
+
+
+def _decode(kind: type[T], body: bytes) -> T:
+    return _decoded(FORGET_PERSONAL_DATA, lambda: msgspec.json.decode(body, type=kind))
+
+
+def _decoded(verb: str, decode: Callable[[], T]) -> T:
+    """What `decode` makes of a body, or the `InvalidCommand` saying why it could not."""
+    try:
+        return decode()
+    except UnicodeDecodeError:
+        raise InvalidCommand("the body is not valid UTF-8") from None
+    except RecursionError:
+        raise InvalidCommand("the body is nested too deeply") from None
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise InvalidCommand(f"not a valid {verb} command: {e}") from None

@@ -8,10 +8,11 @@ save fails, the application throws it away and plans again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from events.contract import Signal, SignalRecord
+from events.contract import SealedPersonalData, Signal, SignalRecord
 from services.coordination.issue import Issue
 from services.coordination.open_issues import OpenIssues, Place
 from services.coordination.outcomes import Outcome, OutcomeKind
@@ -51,16 +52,20 @@ class IntakeRules:
         return known.sensitivity.value
 
 
-def signal_record(organisation: str, signal: Signal) -> SignalRecord:
-    """The signal as an issue remembers it: who sent it, and what it says."""
+# A signal's personal data sealed with its data subject's key (`events.personal_data`).
+Seal = Callable[[str, Signal], list[SealedPersonalData] | None]
+
+
+def signal_record(organisation: str, signal: Signal, seal: Seal) -> SignalRecord:
+    """The signal as an issue remembers it: who sent it, and what it says; its personal
+    data only sealed, so that it can be forgotten."""
     return SignalRecord(
         signal_ref=signal.signal_ref,
         organisation=organisation,
         summary=signal.summary,
         observed_at=signal.observed_at,
         location=signal.location,
-        reporter=signal.reporter,
-        subject_ref=signal.subject_ref,
+        personal=seal(organisation, signal),
     )
 
 
@@ -79,8 +84,10 @@ class IntakePlan:
         processed: Processed,
         at: datetime,
         window: timedelta,
+        seal: Seal,
     ) -> None:
         self.rules = rules
+        self.seal = seal
         self.open_issues = open_issues
         self.processed = dict(processed)
         self.at = at
@@ -103,7 +110,7 @@ class IntakePlan:
         key = (organisation, signal.signal_ref)
         if key in self.processed:
             return _outcome(organisation, signal, OutcomeKind.DUPLICATE, self.processed[key])
-        record = signal_record(organisation, signal)
+        record = signal_record(organisation, signal, self.seal)
         location_key = signal.location.key if signal.location else None
         issue = self._match(signal.buurt, signal.category, location_key)
         if issue is None:

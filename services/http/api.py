@@ -20,7 +20,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
-from events.contract import COMMANDS, Accepted
+from events.contract import COMMANDS, FORGET_PERSONAL_DATA, Accepted, PersonalDataForgotten
 from projections.queries import STATUS_FILTERS, BuurtPicture, IssueHistory
 from projections.visibility import IssueView
 from services.coordination.command_handler import CommandHandler
@@ -115,13 +115,34 @@ def api_router(context: HttpContext) -> Router:
     async def history(reader: Organisation, issueId: str) -> IssueHistory:
         return await queries.history(reader, issueId)
 
+    @post(
+        "/personal-data/forget",
+        status_code=200,
+        tags=[COMMANDS_TAG],
+        operation_id="forgetPersonalData",
+        summary=f"Forget a data subject (as NATS cmd.<org>.{FORGET_PERSONAL_DATA})",
+        description=(
+            'Body `{"subjectRef": ...}` (a household or person the organisation\'s signals '
+            'named) or `{"reporter": {"name": ..., "phone": ...}}` (a reporter of its signals, '
+            "as they gave them). "
+            "Their personal data becomes unreadable everywhere in the event log; the rest "
+            "of every event stays. Only the organisation's own subjects (the token's)."
+        ),
+        request_max_body_size=64 * 1024,
+        responses=documented(400, 401, 409),
+    )
+    async def forget(
+        request: Request[Any, Any, Any], reader: Organisation
+    ) -> PersonalDataForgotten:
+        return await commands.forget(reader.id, await request.body(), path=request.url.path)
+
     acting = [
         _command_route(commands, operation_id, verb)
         for operation_id, verb in COMMAND_OPERATIONS.items()
     ]
     return Router(
         API_PATH,
-        route_handlers=[buurt_issues, issue, history, *acting],
+        route_handlers=[buurt_issues, issue, history, forget, *acting],
         dependencies={
             "reader": Provide(reader_of(context.registries.organisations), sync_to_thread=False)
         },

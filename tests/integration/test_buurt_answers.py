@@ -110,6 +110,7 @@ class Picture:
             Visibility(DEFAULT_CATEGORIES),
             buurt_feed=lambda buurt: ListFeed([]),
             issue_events=lambda issue_id: [],
+            unseal=self.app.personal_data.unseal,
             clock=lambda: self.moment,
         )
         # Kept answers are not given again unless a test says so: their `asOf` is older.

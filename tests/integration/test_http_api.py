@@ -483,3 +483,72 @@ def test_a_taken_http_port_fails_the_start_clearly_before_nats_starts(
     assert "BUURTBEELD_HTTP_PORT" in "".join(up.output)
     assert "buurtbeeld.failed" in up.events()
     assert "nats.embedded.started" not in up.events()
+
+
+def test_personal_data_is_sealed_in_the_log_shown_to_those_entitled_and_can_be_forgotten(
+    system: System,
+) -> None:
+    # Woonzorg's caretaker reports a household in trouble, naming the caretaker and
+    # the household: personal data.
+    summary = "Gezin op 7-hoog vraagt om hulp (vergeten)"
+    system.publish(
+        "woonzorg",
+        signalRef="http-forget",
+        category="eenzaamheid",
+        summary=summary,
+        location={"key": "http-forget-7hoog", "address": "Louweshoek 7"},
+        reporter={"role": "huismeester", "name": "P. Jansen", "phone": "0687654321"},
+        subjectRef="hh-forget-7",
+    )
+    issue_id = system.issue_with("woonzorg", summary)["id"]
+    personal = ("P. Jansen", "0687654321", "hh-forget-7")
+
+    # The event log, as partners read it on NATS, holds the personal data only sealed.
+    events = system.as_partner(lambda partner: partner.events(f"events.{BUURT}.issue.>"))
+    [(_, opened)] = [(s, e) for s, e in events if e.get("issueId") == issue_id]
+    assert [part["field"] for part in opened["signal"]["personal"]] == ["reporter", "subjectRef"]
+    for datum in personal:
+        assert datum not in str(events)
+
+    # Those entitled to the content see it, unsealed, in the issue's history.
+    def history(reader: str) -> dict[str, Any]:
+        answer = system.get(reader, f"/api/v1/issues/{issue_id}/history")
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["events"][0]["signal"])
+
+    shown = history("wijkteam-nieuw-west")
+    assert shown["reporter"] == {"role": "huismeester", "name": "P. Jansen", "phone": "0687654321"}
+    assert shown["subjectRef"] == "hh-forget-7" and "personal" not in shown
+
+    # Another organisation cannot forget woonzorg's household; a body must name one subject.
+    other = system.post("stadgenoot", "/api/v1/personal-data/forget", {"subjectRef": "hh-forget-7"})
+    assert other.status_code == 200 and other.json() == {"ok": True, "forgotten": False}
+    assert_problem(system.post("woonzorg", "/api/v1/personal-data/forget", {}), 400, "invalid")
+    both = {"subjectRef": "hh-forget-7", "reporter": {"name": "P. Jansen"}}
+    assert_problem(system.post("woonzorg", "/api/v1/personal-data/forget", both), 400, "invalid")
+    assert history("woonzorg")["subjectRef"] == "hh-forget-7"
+
+    # Woonzorg forgets the household, on NATS as CONTRACT.md's commands go.
+    reply = system.as_partner(
+        lambda partner: partner.request(
+            "woonzorg", "forget-personal-data", {"subjectRef": "hh-forget-7"}
+        )
+    )
+    assert reply == {"ok": True, "forgotten": True}
+    again = system.post("woonzorg", "/api/v1/personal-data/forget", {"subjectRef": "hh-forget-7"})
+    assert again.json() == {"ok": True, "forgotten": False}
+
+    # Now nobody can read it, anywhere; who did what, when, stays.
+    for reader in ("woonzorg", "wijkteam-nieuw-west"):
+        forgotten = history(reader)
+        assert forgotten["forgotten"] == ["subjectRef"] and "subjectRef" not in forgotten
+        assert forgotten["summary"] == summary and forgotten["organisation"] == "woonzorg"
+        assert forgotten["reporter"]["name"] == "P. Jansen"  # another data subject
+    # And the caretaker, who asked to be forgotten too (as their signals named them).
+    caretaker = {"reporter": {"name": "p. jansen", "phone": "06 8765 4321"}}
+    answer = system.post("woonzorg", "/api/v1/personal-data/forget", caretaker)
+    assert answer.json() == {"ok": True, "forgotten": True}
+    assert history("wijkteam-nieuw-west")["forgotten"] == ["reporter", "subjectRef"]
+    answer = system.get("woonzorg", f"/api/v1/issues/{issue_id}/history").text
+    for datum in personal:
+        assert datum not in answer

@@ -140,6 +140,7 @@ async def test_as_of_a_moment_replays_the_buurt_up_to_then(
             Visibility(DEFAULT_CATEGORIES),
             buurt_feed=lambda buurt: feed_for(nc, env, buurt),
             issue_events=lambda issue_id: [],
+            unseal=coordination_app.personal_data.unseal,
             clock=clock,
         )
         then = await queries.replay(BUURT, moment)

@@ -25,6 +25,7 @@ from events.contract import (
     Resolve,
     Signal,
 )
+from events.personal_data import PersonalDataVault
 from services.coordination.application import MAX_SIGNALS_PER_SAVE, SYSTEM, Coordination
 from services.coordination.commands import MAX_ATTEMPTS
 from services.coordination.issue import Status
@@ -446,13 +447,16 @@ class TestOnPopo(CoordinationStories):
 # -- helpers -------------------------------------------------------------------
 
 
-def coordination(env: dict[str, str], clock: Clock) -> Coordination:
+def coordination(
+    env: dict[str, str], clock: Clock, personal_data: PersonalDataVault | None = None
+) -> Coordination:
     return Coordination(
         env,
         organisations=ORGANISATIONS,
         categories=DEFAULT_CATEGORIES,
         buurten=BUURTEN,
         now=clock,
+        personal_data=personal_data,
     )
 
 

@@ -24,6 +24,7 @@ from events.contract import (
     Command,
     DeclineHandover,
     Handover,
+    IssueOpened,
     Merge,
     Release,
     Reopen,
@@ -237,8 +238,12 @@ def test_personal_data_never_reaches_a_row() -> None:
     stored = msgspec.json.encode(row)
     for personal_datum in (b"J. de Vries", b"0612345678", b"hh-8f3a21"):
         assert personal_datum not in stored
-    # ...while the event log has them, for those who may see them.
-    assert any(b"J. de Vries" in body for *_, body in stored_events(app))
+    # ...nor the event log in the clear: sealed, for those who may see them.
+    assert not any(b"J. de Vries" in body for *_, body in stored_events(app))
+    [opened_event] = [issue_event(t, b) for _, t, _, b in stored_events(app) if t == "IssueOpened"]
+    assert isinstance(opened_event, IssueOpened) and opened_event.signal.personal is not None
+    unsealed = [app.personal_data.unseal(part) for part in opened_event.signal.personal]
+    assert unsealed == [sig.reporter, "hh-8f3a21"]
     # A replay's lean events have no field for them at all.
     assert set(SignalSummary.__struct_fields__) == {
         "signal_ref",

@@ -7,9 +7,10 @@ from datetime import timedelta
 import msgspec
 
 from events.contract import Location, Reporter
+from events.personal_data import MemoryKeyStore, PersonalDataVault
 from projections.picture import Picture
 from projections.reading import issue_event
-from projections.timeline import history_entry
+from projections.timeline import FORGOTTEN, history_entry
 from projections.visibility import Visibility, age_seconds
 from services.registries import DEFAULT_CATEGORIES, Organisation, OrganisationKind
 from tests.unit.test_coordination import BUURT, OTHER_BUURT, Clock, coordination, signal
@@ -35,15 +36,20 @@ ELSEWHERE = org("ouder-kindteam-osdorp", OrganisationKind.WIJKTEAM, OTHER_BUURT)
 BEWONERS = org("bewonersportaal", OrganisationKind.BEWONERS)
 
 
+# The keys of the personal data in these tests' logs.
+VAULT = PersonalDataVault(MemoryKeyStore())
+
+
 def lonely_neighbour() -> tuple[Picture, list[tuple[int, str, int, bytes]], Clock]:
     """Woonzorg's caretaker reports an elderly tenant who seems lonely (vertrouwelijk)."""
     clock = Clock()
-    app = coordination(POPO, clock)
+    app = coordination(POPO, clock, VAULT)
     reported = msgspec.structs.replace(
         signal("wz-9", key="portiek-3", category="eenzaamheid"),
         summary="Mevrouw op nummer 3 komt al weken niet buiten",
         location=Location(key="portiek-3", address="Louweshoek 3"),
         reporter=Reporter(role="huismeester", name="J. de Vries", phone="0612345678"),
+        subject_ref="hh-ntk",
     )
     app.receive([("woonzorg", reported)])
     clock.advance(hours=2)
@@ -104,13 +110,48 @@ def test_history_hides_content_and_personal_data_from_those_without_need_to_know
     _, events, _ = lonely_neighbour()
     [opened] = [issue_event(t, b) for _, t, _, b in events if t == "IssueOpened"]
     assert opened is not None
-    full = history_entry(opened, 1, content=True, category_shown="eenzaamheid")
+    unseal = VAULT.unseal
+    full = history_entry(opened, 1, content=True, category_shown="eenzaamheid", unseal=unseal)
     assert full["type"] == "IssueOpened" and full["version"] == 1
     assert full["signal"]["reporter"]["name"] == "J. de Vries"
-    bare = history_entry(opened, 1, content=False, category_shown="sociaal")
+    assert full["signal"]["subjectRef"] == "hh-ntk" and "personal" not in full["signal"]
+    bare = history_entry(opened, 1, content=False, category_shown="sociaal", unseal=unseal)
     assert bare["organisation"] == "woonzorg" and bare["category"] == "sociaal"
     assert "signal" not in bare
     assert b"J. de Vries" not in msgspec.json.encode(bare)
+
+
+def test_once_the_subject_is_forgotten_the_history_says_so_and_keeps_the_rest() -> None:
+    vault = PersonalDataVault(MemoryKeyStore())
+    app = coordination(POPO, Clock(), vault)
+    reported = msgspec.structs.replace(
+        signal("wz-9", key="portiek-3", category="eenzaamheid"),
+        reporter=Reporter(role="huismeester", name="J. de Vries", phone="0612345678"),
+        subject_ref="hh-forget",
+    )
+    app.receive([("woonzorg", reported)])
+    [opened] = [issue_event(t, b) for _, t, _, b in stored_events(app) if t == "IssueOpened"]
+    assert opened is not None
+
+    # Another organisation cannot forget woonzorg's subject: theirs is another name.
+    assert not vault.forget("stadgenoot", subject_ref="hh-forget")
+    assert vault.forget("woonzorg", subject_ref="hh-forget")
+    assert not vault.forget("woonzorg", subject_ref="hh-forget")  # once is enough
+
+    entry = history_entry(
+        opened, 1, content=True, category_shown="eenzaamheid", unseal=vault.unseal
+    )
+    assert entry["signal"][FORGOTTEN] == ["subjectRef"]
+    assert entry["signal"]["reporter"]["name"] == "J. de Vries"  # the caretaker is someone else
+    assert vault.forget("woonzorg", reporter=Reporter(name="J. de Vries", phone="0612345678"))
+    entry = history_entry(
+        opened, 1, content=True, category_shown="eenzaamheid", unseal=vault.unseal
+    )
+    assert entry["signal"][FORGOTTEN] == ["reporter", "subjectRef"]
+    assert entry["signal"]["summary"] == reported.summary
+    assert (entry["organisation"], entry["at"]) == ("woonzorg", msgspec.to_builtins(opened.at))
+    encoded = msgspec.json.encode(entry)
+    assert b"J. de Vries" not in encoded and b"hh-forget" not in encoded
 
 
 def test_an_encoded_view_is_the_view_encoded_with_its_age_written_in_between() -> None:
