@@ -30,7 +30,7 @@ from nats.aio.msg import Msg
 from events.contract.base import IssueId
 from events.contract.codec import encode
 from projections.answers import BuurtAnswers
-from services.coordination.refusals import Conflict, Forbidden, InvalidCommand, Refusal
+from services.coordination.refusals import Conflict, Forbidden, InvalidCommand, Refusal, decoded
 from services.coordination.replies import refused
 from services.registries import Organisation, Organisations
 
@@ -148,14 +148,7 @@ class QueryHandler:
 
 
 def _decoded(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
-    try:
-        return decoder.decode(body)
-    except UnicodeDecodeError:
-        raise InvalidCommand("the body is not valid UTF-8") from None
-    except RecursionError:
-        raise InvalidCommand("the body is nested too deeply") from None
-    except (msgspec.ValidationError, msgspec.DecodeError) as e:
-        raise InvalidCommand(f"not a valid question: {e}") from None
+    return decoded(lambda: decoder.decode(body), "not a valid question")
 
 
 @asynccontextmanager

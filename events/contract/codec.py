@@ -6,7 +6,14 @@ from typing import Any
 
 import msgspec
 
-from events.contract.commands import COMMANDS, Accepted, Command, Refused, Reply
+from events.contract.commands import (
+    COMMANDS,
+    Accepted,
+    Command,
+    ForgetPersonalData,
+    Refused,
+    Reply,
+)
 from events.contract.intake import Signal
 from events.contract.issue_events import IssueEventType
 from events.contract.receipts import SignalReceived
@@ -18,6 +25,7 @@ receipt_decoder = msgspec.json.Decoder(SignalReceived)
 command_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     verb: msgspec.json.Decoder(kind) for verb, kind in COMMANDS.items()
 }
+forget_decoder = msgspec.json.Decoder(ForgetPersonalData)
 _accepted = msgspec.json.Decoder(Accepted)
 _refused = msgspec.json.Decoder(Refused)
 _ok_only = msgspec.json.Decoder(dict[str, Any])

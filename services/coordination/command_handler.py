@@ -6,11 +6,7 @@ refusal mapped by `replies.refused`. Whatever the request holds, it gets a reply
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import anyio.to_thread
-import msgspec
 import structlog
 from eventsourcing.persistence import OperationalError
 
@@ -19,18 +15,16 @@ from events.contract import (
     FORGET_PERSONAL_DATA,
     Accepted,
     Command,
-    ForgetPersonalData,
     PersonalDataForgotten,
 )
-from events.contract.codec import decode_command, encode
+from events.contract.codec import decode_command, encode, forget_decoder
 from services.coordination.application import Coordination
-from services.coordination.refusals import Conflict, Forbidden, InvalidCommand, Refusal
+from services.coordination.refusals import Conflict, Forbidden, InvalidCommand, Refusal, decoded
 from services.coordination.replies import refused
 
 log = structlog.get_logger(__name__)
 
 COMMAND_SUBJECT = "cmd.*.*"
-T = TypeVar("T")
 
 
 class CommandHandler:
@@ -58,7 +52,9 @@ class CommandHandler:
         where = {**context, "organisation": organisation, "verb": FORGET_PERSONAL_DATA}
         try:
             self._known(organisation)
-            command = _decode(ForgetPersonalData, body)
+            command = decoded(
+                lambda: forget_decoder.decode(body), f"not a valid {FORGET_PERSONAL_DATA} command"
+            )
             if (command.subject_ref is None) == (command.reporter is None):
                 raise InvalidCommand("name either a subjectRef or a reporter (not both)")
             forgotten: bool = await anyio.to_thread.run_sync(
@@ -106,20 +102,4 @@ class CommandHandler:
         if verb not in COMMANDS:
             verbs = ", ".join([*COMMANDS, FORGET_PERSONAL_DATA])
             raise InvalidCommand(f"{verb[:32]!r} is not a verb: use one of {verbs}")
-        return _decoded(verb, lambda: decode_command(verb, body))
-
-
-def _decode(kind: type[T], body: bytes) -> T:
-    return _decoded(FORGET_PERSONAL_DATA, lambda: msgspec.json.decode(body, type=kind))
-
-
-def _decoded(verb: str, decode: Callable[[], T]) -> T:
-    """What `decode` makes of a body, or the `InvalidCommand` saying why it could not."""
-    try:
-        return decode()
-    except UnicodeDecodeError:
-        raise InvalidCommand("the body is not valid UTF-8") from None
-    except RecursionError:
-        raise InvalidCommand("the body is nested too deeply") from None
-    except (msgspec.ValidationError, msgspec.DecodeError) as e:
-        raise InvalidCommand(f"not a valid {verb} command: {e}") from None
+        return decoded(lambda: decode_command(verb, body), f"not a valid {verb} command")

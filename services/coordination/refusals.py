@@ -5,9 +5,14 @@ The code is mapped once, to the NATS reply, the HTTP problem+json and the log li
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
+
+import msgspec
 
 from events.contract.commands import RefusalCode
+
+T = TypeVar("T")
 
 
 class Refusal(Exception):
@@ -42,3 +47,16 @@ class Conflict(Refusal):
 
 class Forbidden(Refusal):
     code = "forbidden"
+
+
+def decoded(decode: Callable[[], T], refused_as: str) -> T:
+    """What `decode` makes of a request's body, or the `InvalidCommand` saying why it
+    could not (`refused_as`, then the decoder's reason)."""
+    try:
+        return decode()
+    except UnicodeDecodeError:
+        raise InvalidCommand("the body is not valid UTF-8") from None
+    except RecursionError:
+        raise InvalidCommand("the body is nested too deeply") from None
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise InvalidCommand(f"{refused_as}: {e}") from None

@@ -24,7 +24,7 @@ from events.contract import COMMANDS, FORGET_PERSONAL_DATA, Accepted, PersonalDa
 from projections.queries import STATUS_FILTERS, BuurtPicture, IssueHistory
 from projections.visibility import IssueView
 from services.coordination.command_handler import CommandHandler
-from services.coordination.refusals import InvalidCommand
+from services.coordination.refusals import InvalidCommand, decoded
 from services.http.auth import SECURITY, reader_of
 from services.http.context import HttpContext
 from services.http.problems import API_EXCEPTION_HANDLERS, documented
@@ -178,14 +178,7 @@ def command_body(issue_id: str, body: bytes) -> bytes:
     """The NATS command body for a POST to the issue `issue_id`: `issueId` filled in."""
     if not body.strip():
         return msgspec.json.encode({"issueId": issue_id})
-    try:
-        fields = _object.decode(body)
-    except UnicodeDecodeError:
-        raise InvalidCommand("the body is not valid UTF-8") from None
-    except RecursionError:
-        raise InvalidCommand("the body is nested too deeply") from None
-    except (msgspec.ValidationError, msgspec.DecodeError) as e:
-        raise InvalidCommand(f"the body is not a JSON object: {e}") from None
+    fields = decoded(lambda: _object.decode(body), "the body is not a JSON object")
     given = fields.setdefault("issueId", issue_id)
     if given != issue_id:
         raise InvalidCommand("issueId in the body is not the issue of the path")
