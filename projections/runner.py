@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import queue
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ CATCH_UP_EVENTS = 100_000
 SMALLEST_WINDOW = 5_000
 # Rows a commit has at least per part, when the store writes parts side by side.
 COMMIT_PART = 10_000
+# Rows encoded at a time for a commit written as it is encoded (`_write_as_encoded`).
+ENCODED_PIECE = 5_000
 # Rows changed and not yet written, at most: with their signals ~3 KB each in memory.
 WINDOW_ROWS = 60_000
 # Events read before catching up that make it worth giving memory back.
@@ -207,6 +210,16 @@ class _Rows(dict[str, IssueRow]):
                 del self[issue_id]
             if self.fresh:
                 self.dropped.update(committed)
+
+
+def _taken_from(
+    handed: queue.SimpleQueue[Sequence[Record] | BaseException | None],
+) -> Iterator[Sequence[Record]]:
+    """The records put into `handed`, as they come, until None; an exception put is raised."""
+    while (taken := handed.get()) is not None:
+        if isinstance(taken, BaseException):
+            raise taken
+        yield taken
 
 
 class Retired(Exception):
@@ -553,12 +566,15 @@ class ProjectionRunner:
                 return None, following
             rows = list(closed.values())
         parts = self._parts(rows)
-        with uncollected(freeze=False):
-            first = self.store.records(parts[0])
+        if len(parts) == 1:
+            written = self._write_as_encoded(generation, rows, position)
+        else:
+            with uncollected(freeze=False):
+                first = self.store.records(parts[0])
 
         async def commit() -> bool:
             if len(parts) == 1:
-                ok = await anyio.to_thread.run_sync(self.store.commit, generation, first, position)
+                ok = await written
             else:
                 ok = await self._write_in_parts(generation, first, parts[1:], position)
             if ok and position is not None:
@@ -572,6 +588,35 @@ class ProjectionRunner:
             return ok
 
         return asyncio.ensure_future(commit()), following
+
+    def _write_as_encoded(
+        self, generation: int, rows: list[IssueRow], position: int | None
+    ) -> asyncio.Future[bool]:
+        """One transaction of `rows`, written while they are encoded: the writer takes
+        each piece as soon as it is ready, instead of waiting for them all.
+
+        The last commit of a replay (its ~41,000 open rows), which nothing
+        overlaps, took ~0.3 s to encode and then ~0.5 s to write; the pieces
+        are written while the next are encoded (the database lets go of the GIL).
+        """
+        store = self.store
+        pieces = [rows[at : at + ENCODED_PIECE] for at in range(0, len(rows), ENCODED_PIECE)]
+        handed: queue.SimpleQueue[Sequence[Record] | BaseException | None] = queue.SimpleQueue()
+        with uncollected(freeze=False):
+            first = store.records(pieces[0] if pieces else rows)
+        # An executor's future starts its thread at once (see `_write_in_parts`).
+        written = asyncio.get_running_loop().run_in_executor(
+            None, store.commit, generation, first, position, _taken_from(handed)
+        )
+        try:
+            for piece in pieces[1:]:
+                with uncollected(freeze=False):
+                    handed.put(store.records(piece))
+        except BaseException as e:  # the transaction is undone, and the commit fails with it
+            handed.put(e)
+        else:
+            handed.put(None)
+        return written
 
     def _parts(self, rows: list[IssueRow]) -> list[list[IssueRow]]:
         """`rows` in as many parts as the store writes side by side, if there are enough."""

@@ -255,13 +255,21 @@ class ViewStore(ABC):
             for r in rows
         ]
 
-    def commit(self, generation: int, records: Sequence[Record], position: int | None) -> bool:
+    def commit(
+        self,
+        generation: int,
+        records: Sequence[Record],
+        position: int | None,
+        more: Iterable[Sequence[Record]] = (),
+    ) -> bool:
         """Store `records` (see `records`) and `position` for `generation` in one transaction.
 
         With `position` None the rows are stored and the position stays: rows of
         issues ahead of it, which the runner may write early (`projections.runner`).
         False, writing nothing, when `generation` has been retired meanwhile
         (a rebuild switched over): the caller follows the live one instead.
+        `more`: further records, written in the same transaction as they come
+        (the runner encodes them meanwhile); an exception from it undoes it all.
         """
         p = self.placeholder
         with self._transaction() as cur:
@@ -278,6 +286,8 @@ class ViewStore(ABC):
                 )
             if records:
                 self._upsert(cur, self._issues(generation), records)
+            for later in more:
+                self._upsert(cur, self._issues(generation), later)
             if position is not None:
                 cur.execute(
                     f"UPDATE {self._generations} SET position = {p} WHERE generation = {p}",

@@ -21,6 +21,7 @@ import msgspec
 import psycopg
 import pytest
 
+from projections import runner as runner_module
 from projections.feeds import Batch
 from projections.picture import IssueRow, Picture
 from projections.reading import issue_event
@@ -300,7 +301,13 @@ async def test_a_replay_writes_most_rows_once(store: ViewStore) -> None:
     written: list[tuple[list[str], list[str], int | None]] = []  # ids, statuses, position
     commit = store.commit
 
-    def recording(generation: int, records: Sequence[Record], position: int | None) -> bool:
+    def recording(
+        generation: int,
+        records: Sequence[Record],
+        position: int | None,
+        more: Iterable[Sequence[Record]] = (),
+    ) -> bool:
+        records = [*records, *(record for later in more for record in later)]
         written.append(([r[0] for r in records], [r[2] for r in records], position))
         return commit(generation, records, position)
 
@@ -441,9 +448,15 @@ async def test_following_commits_a_new_event_at_once(store: ViewStore) -> None:
 class SlowCommits(SQLiteViewStore):
     """A view store whose commits take a while (a busy database)."""
 
-    def commit(self, generation: int, records: Sequence[Record], position: int) -> bool:
+    def commit(
+        self,
+        generation: int,
+        records: Sequence[Record],
+        position: int | None,
+        more: Iterable[Sequence[Record]] = (),
+    ) -> bool:
         time.sleep(0.3)
-        return super().commit(generation, records, position)
+        return super().commit(generation, records, position, more)
 
 
 async def test_waiting_for_a_slow_commit_costs_no_cpu(tmp_path: Path) -> None:
@@ -560,7 +573,13 @@ async def test_a_large_commit_goes_in_parts_side_by_side_then_its_position(
     written: list[tuple[int, int | None]] = []  # rows, position
     commit = store.commit
 
-    def recording(generation: int, records: Sequence[Record], position: int | None) -> bool:
+    def recording(
+        generation: int,
+        records: Sequence[Record],
+        position: int | None,
+        more: Iterable[Sequence[Record]] = (),
+    ) -> bool:
+        records = [*records, *(record for later in more for record in later)]
         written.append((len(records), position))
         return commit(generation, records, position)
 
@@ -588,8 +607,12 @@ async def test_a_part_that_fails_leaves_the_position_once_every_part_has_ended(
     lock = threading.Lock()
 
     def one_slow_one_failing(
-        generation: int, records: Sequence[Record], position: int | None
+        generation: int,
+        records: Sequence[Record],
+        position: int | None,
+        more: Iterable[Sequence[Record]] = (),
     ) -> bool:
+        records = [*records, *(record for later in more for record in later)]
         with lock:
             first = not parts
             parts.append("started")
@@ -636,3 +659,68 @@ async def test_a_commit_of_many_rows_upserts_them_as_one_of_a_few_does(store: Vi
     assert {row.id for row in store.issues(buurt)} == {
         i for i, row in final.items() if row.buurt == buurt and row.is_open
     }
+
+
+async def test_a_commit_is_written_while_the_rest_of_it_is_encoded(
+    store: ViewStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = story_events(seed=23)
+    generation = store.prepare()
+    store.parallel_writes = 1  # one writer: the pieces go to it as they are encoded
+    monkeypatch.setattr(runner_module, "ENCODED_PIECE", 4)
+    happened: list[str] = []
+    records, commit = store.records, store.commit
+
+    def slowly_encoded(rows: Iterable[IssueRow]) -> list[Record]:
+        time.sleep(0.02)  # lets go of the GIL: the writer may run meanwhile
+        encoded = records(rows)
+        happened.append("encoded")
+        return encoded
+
+    def writing(
+        generation: int,
+        first: Sequence[Record],
+        position: int | None,
+        more: Iterable[Sequence[Record]] = (),
+    ) -> bool:
+        happened.append("writing")
+        return commit(generation, first, position, more)
+
+    monkeypatch.setattr(store, "records", slowly_encoded)
+    monkeypatch.setattr(store, "commit", writing)
+    await ProjectionRunner(store, ListFeed(events), catch_up_events=10**6).run(
+        generation, follow=False
+    )
+    # One commit at the end of the backlog, its writer at work before the last piece
+    # was encoded; every row in it.
+    assert happened.count("writing") == 1 and happened.count("encoded") > 2
+    assert happened.index("writing") < len(happened) - 1
+    assert stored_rows(store, generation) == folded(events)
+    assert store.position(generation) == events[-1][0]
+
+
+async def test_a_commit_whose_encoding_fails_writes_none_of_it(
+    store: ViewStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = story_events(seed=24)
+    generation = store.prepare()
+    store.parallel_writes = 1
+    monkeypatch.setattr(runner_module, "ENCODED_PIECE", 4)
+    records = store.records
+    calls = 0
+
+    def failing_later(rows: Iterable[IssueRow]) -> list[Record]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise ValueError("a row that cannot be encoded")
+        return records(rows)
+
+    monkeypatch.setattr(store, "records", failing_later)
+    with pytest.raises(ValueError, match="cannot be encoded"):
+        await ProjectionRunner(store, ListFeed(events), catch_up_events=10**6).run(
+            generation, follow=False
+        )
+    # The pieces encoded before went in the same transaction: undone with it.
+    assert stored_rows(store, generation) == {}
+    assert store.position(generation) is None
