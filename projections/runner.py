@@ -21,7 +21,9 @@ does not hold the GIL), the next window is read and folded. A large commit
 on a store that writes transactions side by side (PostgreSQL: a server
 process per connection) goes in parts, each a transaction, then the position
 (`ProjectionRunner._write_in_parts`): the last commit of a replay, which
-nothing overlaps, takes the two cores instead of one. While replaying
+nothing overlaps, takes the two cores instead of one. On a store with one
+writer, a commit's transaction takes its rows in pieces, each written while
+the next is encoded (`ProjectionRunner._write_as_encoded`). While replaying
 a backlog the cyclic garbage collector leaves the fold's objects alone
 (`uncollected`); once the commits of a long catch-up have landed, memory is
 given back.
