@@ -13,7 +13,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from uuid import uuid4
 
@@ -295,23 +295,33 @@ async def test_a_switch_keeps_the_retired_generation_until_the_next(store: ViewS
     assert stored_rows(store, second) == folded(events)
 
 
-async def test_a_replay_writes_most_rows_once(store: ViewStore) -> None:
-    events = story_events(seed=8)
-    generation = store.prepare()
-    written: list[tuple[list[str], list[str], int | None]] = []  # ids, statuses, position
+def watch_commits(store: ViewStore, seen: Callable[[list[Record], int | None], object]) -> None:
+    """`store.commit` shows `seen` each commit's records (its later pieces too) and position."""
     commit = store.commit
 
-    def recording(
+    def watched(
         generation: int,
         records: Sequence[Record],
         position: int | None,
         more: Iterable[Sequence[Record]] = (),
     ) -> bool:
         records = [*records, *(record for later in more for record in later)]
-        written.append(([r[0] for r in records], [r[2] for r in records], position))
+        seen(records, position)
         return commit(generation, records, position)
 
-    store.commit = recording  # type: ignore[method-assign]
+    store.commit = watched  # type: ignore[method-assign]
+
+
+async def test_a_replay_writes_most_rows_once(store: ViewStore) -> None:
+    events = story_events(seed=8)
+    generation = store.prepare()
+    written: list[tuple[list[str], list[str], int | None]] = []  # ids, statuses, position
+    watch_commits(
+        store,
+        lambda records, position: written.append(
+            ([r[0] for r in records], [r[2] for r in records], position)
+        ),
+    )
     await ProjectionRunner(store, ListFeed(events), catch_up_events=60).run(
         generation, follow=False
     )
@@ -571,19 +581,7 @@ async def test_a_large_commit_goes_in_parts_side_by_side_then_its_position(
     generation = store.prepare()
     store.parallel_writes = 2  # PostgreSQL's; on SQLite the parts take turns
     written: list[tuple[int, int | None]] = []  # rows, position
-    commit = store.commit
-
-    def recording(
-        generation: int,
-        records: Sequence[Record],
-        position: int | None,
-        more: Iterable[Sequence[Record]] = (),
-    ) -> bool:
-        records = [*records, *(record for later in more for record in later)]
-        written.append((len(records), position))
-        return commit(generation, records, position)
-
-    store.commit = recording  # type: ignore[method-assign]
+    watch_commits(store, lambda records, position: written.append((len(records), position)))
     runner = ProjectionRunner(store, ListFeed(events), catch_up_events=10**6, commit_part=3)
     await runner.run(generation, follow=False)
     # One commit of every row at the end of the backlog: two parts without the position
@@ -612,14 +610,13 @@ async def test_a_part_that_fails_leaves_the_position_once_every_part_has_ended(
         position: int | None,
         more: Iterable[Sequence[Record]] = (),
     ) -> bool:
-        records = [*records, *(record for later in more for record in later)]
         with lock:
             first = not parts
             parts.append("started")
         if not first:
             raise RuntimeError("the database refused a part")
         time.sleep(0.3)
-        landed = commit(generation, records, position)
+        landed = commit(generation, records, position, more)
         parts.append("slow part landed")
         return landed
 
