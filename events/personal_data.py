@@ -13,8 +13,11 @@ phone; a reporter with neither is the organisation's anonymous one). Subjects
 are named in the log by a keyed hash (HMAC-SHA256 with a secret kept beside
 the keys), never by what identifies them, which is personal data too.
 
-The keys live in a `KeyStore`: in memory for tests, a NATS KV bucket in
-production (`events.jetstream.personal_keys`). This module does no I/O itself.
+The keys live in a `KeyStore` beside the stored events: a NATS KV bucket with
+the JetStream module (`events.jetstream.personal_keys`), a table of the event
+store's database with eventsourcing's SQLite and PostgreSQL modules
+(`events.personal_keys_sql`), memory for tests and the POPO module. This
+module does no I/O itself.
 """
 
 from __future__ import annotations

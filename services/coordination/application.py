@@ -27,7 +27,8 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import EnvType
 
 from events.contract import Signal
-from events.personal_data import MemoryKeyStore, PersonalDataVault
+from events.personal_data import PersonalDataVault
+from events.personal_keys_sql import keys_beside
 from services.coordination.commands import MAX_ATTEMPTS, Clock, IssueCommands, utc_now
 from services.coordination.index_snapshot import FORMAT, IndexSnapshot, IndexSnapshots
 from services.coordination.intake import IntakePlan, IntakeRules, Processed
@@ -94,10 +95,7 @@ class Coordination(IssueCommands):
         self.clashes = 0
         super().__init__(env, organisations=organisations, now=now)
         # The keys of personal data live beside the event store (in memory with the POPO one).
-        keys = getattr(self.factory, "personal_data_keys", None)
-        self.personal_data = personal_data or PersonalDataVault(
-            keys() if keys is not None else MemoryKeyStore()
-        )
+        self.personal_data = personal_data or PersonalDataVault(keys_beside(self.factory))
         with self._lock:
             if index_snapshots is not None:
                 self._restore(index_snapshots.load())
