@@ -1,19 +1,24 @@
-"""`buurtbeeld up` with its views in PostgreSQL (BUURTBEELD_VIEWS_URL), as an operator runs it.
+"""`buurtbeeld up` with its views in SQLite (the default) or PostgreSQL (BUURTBEELD_VIEWS_URL),
+as an operator runs it.
 
-The demo is seeded, the picture is answered over HTTP from PostgreSQL, a
-restart carries on from the committed position, and a rebuild switches the
-running system over to fresh views.
+The demo is seeded, the picture is answered over HTTP from the view store, a
+rebuild from another process switches the running system over to fresh views,
+and a restart carries on from the live generation's committed position.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -28,14 +33,38 @@ from tests.integration.buurtbeeld_process import REPO_ROOT, BuurtbeeldUp
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture
-def views_url() -> Iterator[str]:
-    """A database of its own, so that nothing else's tables meet ours."""
+LIVE_POSITION = "SELECT position FROM picture_generations WHERE state = 'live'"
+FIRST_ROWS = "SELECT count(*) FROM picture_issues_1"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def views(
+    request: pytest.FixtureRequest, up_env: dict[str, str]
+) -> Iterator[tuple[dict[str, str], Callable[[str], Any]]]:
+    """`up_env` with its view store, and a way to ask that store one value."""
+    if request.param == "sqlite":  # views.sqlite in the data folder
+        path = Path(up_env["BUURTBEELD_DATA"]) / "views.sqlite"
+
+        def in_sqlite(query: str) -> Any:
+            with contextlib.closing(sqlite3.connect(path)) as connection:
+                return connection.execute(query).fetchone()[0]
+
+        yield up_env, in_sqlite
+        return
+    # A PostgreSQL database of its own, so that nothing else's tables meet ours.
     name = f"bb_views_{uuid4().hex[:10]}"
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
+
+    def in_postgresql(query: str) -> Any:
+        with psycopg.connect(url) as connection:
+            row = connection.execute(query).fetchone()
+            assert row is not None
+            return row[0]
+
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield {**up_env, "BUURTBEELD_VIEWS_URL": url}, in_postgresql
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
@@ -63,12 +92,11 @@ def picture(ready: dict[str, str], token: str) -> dict[str, object]:
     return body
 
 
-def test_the_picture_lives_in_postgresql_survives_a_restart_and_a_rebuild(
-    up_env: dict[str, str],
+def test_the_picture_lives_in_its_view_store_survives_a_rebuild_and_a_restart(
+    views: tuple[dict[str, str], Callable[[str], Any]],
     start_up: Callable[[dict[str, str]], BuurtbeeldUp],
-    views_url: str,
 ) -> None:
-    env = {**up_env, "BUURTBEELD_VIEWS_URL": views_url}
+    env, ask = views
     first = start_up(env)
     ready = first.wait_for("buurtbeeld.ready")
     first.wait_for("demo.seeded")
@@ -83,12 +111,7 @@ def test_the_picture_lives_in_postgresql_survives_a_restart_and_a_rebuild(
 
     wait_until(caught_up)
     before = picture(ready, token)
-    with psycopg.connect(views_url) as connection:
-        [(position,)] = connection.execute(
-            "SELECT position FROM picture_generations WHERE state = 'live'"
-        ).fetchall()
-        [(rows,)] = connection.execute("SELECT count(*) FROM picture_issues_1").fetchall()
-    assert position is not None and rows == 6
+    assert ask(LIVE_POSITION) is not None and ask(FIRST_ROWS) == 6
 
     # A rebuild from another process, while the system runs: the new views go live.
     rebuilt = subprocess.run(
