@@ -142,20 +142,27 @@ class PictureQueries:
 
     async def history(self, reader: Organisation, issue_id: str) -> IssueHistory:
         row = self._visible(reader, issue_id, await self._read(self.store.issue, issue_id))
-        content = self.visibility.may_see_content(reader, row)
-        shown = self.visibility.view(reader, row, self.clock()).category
-        entries = await anyio.to_thread.run_sync(self._history, issue_id, content, shown)
+        entries = await anyio.to_thread.run_sync(self._history, reader, row)
         return IssueHistory(issue_id=issue_id, events=entries)
 
-    def _history(self, issue_id: str, content: bool, shown: str) -> list[dict[str, Any]]:
+    def _history(self, reader: Organisation, row: IssueRow) -> list[dict[str, Any]]:
         """The entries of the issue's events, read from the log (in a worker thread)."""
+        visibility = self.visibility
+        content = visibility.may_see_content(reader, row)
+        shown = visibility.view(reader, row, self.clock()).category
         entries = []
-        for topic, version, body in self.issue_events(issue_id):
+        for topic, version, body in self.issue_events(row.id):
             event = issue_event(topic, body)
             if event is not None:
                 entries.append(
                     history_entry(
-                        event, version, content=content, category_shown=shown, unseal=self.unseal
+                        event,
+                        version,
+                        content=content,
+                        personal_data=content
+                        and visibility.may_see_personal_data(reader, row, event.organisation),
+                        category_shown=shown,
+                        unseal=self.unseal,
                     )
                 )
         return entries

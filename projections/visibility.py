@@ -126,6 +126,18 @@ class Visibility:
         category = self.categories.get(row.category)
         return category is not None and category.shows_content_to(reader.kind)
 
+    def may_see_personal_data(self, reader: Organisation, row: SeenRow, sender: str) -> bool:
+        """A signal's personal data (its reporter, the household it names), within the
+        content: need-to-know (DOMAIN.md) is the organisation that sent the signal,
+        the issue's owner and, for a `vertrouwelijk` category, the kinds it shows its
+        content to; not everyone who may see an open category's content."""
+        if reader.id in (sender, row.owner):
+            return True
+        if row.sensitivity == "open":
+            return False
+        category = self.categories.get(row.category)
+        return category is not None and category.shows_content_to(reader.kind)
+
     def category_group(self, code: str) -> str:
         category = self.categories.get(code)
         return category.group if category is not None else code

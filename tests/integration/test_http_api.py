@@ -552,3 +552,37 @@ def test_personal_data_is_sealed_in_the_log_shown_to_those_entitled_and_can_be_f
     answer = system.get("woonzorg", f"/api/v1/issues/{issue_id}/history").text
     for datum in personal:
         assert datum not in answer
+
+
+def test_an_open_category_shows_its_content_to_the_buurt_and_its_personal_data_to_few(
+    system: System,
+) -> None:
+    summary = "Fietswrakken bij de ingang (melder bekend)"
+    system.publish(
+        "woonzorg",
+        signalRef="http-open-personal",
+        category="grof-vuil",
+        summary=summary,
+        location={"key": "http-open-ingang", "address": "Louweshoek 9"},
+        reporter={"role": "huismeester", "name": "K. Bakker", "phone": "0611122233"},
+    )
+    issue_id = system.issue_with("woonzorg", summary)["id"]
+
+    def opened(reader: str) -> dict[str, Any]:
+        answer = system.get(reader, f"/api/v1/issues/{issue_id}/history")
+        assert answer.status_code == 200, answer.text
+        [entry] = [e for e in answer.json()["events"] if e["type"] == "IssueOpened"]
+        signal: dict[str, Any] = entry["signal"]
+        return signal
+
+    # Every organisation in the buurt sees what is going on; whom to call, only the sender.
+    seen = opened("stadgenoot")
+    assert seen["summary"] == summary and "reporter" not in seen
+    assert "K. Bakker" not in str(seen) and "0611122233" not in str(seen)
+    assert opened("woonzorg")["reporter"]["name"] == "K. Bakker"
+    # The owner, once it has claimed the issue, needs to know it.
+    claimed = system.post("stadgenoot", f"/api/v1/issues/{issue_id}/claim", {})
+    assert claimed.status_code == 200, claimed.text
+    owned = system.issue_at_version("stadgenoot", issue_id, claimed.json()["version"])
+    assert owned["owner"] == "stadgenoot"
+    assert opened("stadgenoot")["reporter"]["phone"] == "0611122233"

@@ -111,14 +111,67 @@ def test_history_hides_content_and_personal_data_from_those_without_need_to_know
     [opened] = [issue_event(t, b) for _, t, _, b in events if t == "IssueOpened"]
     assert opened is not None
     unseal = VAULT.unseal
-    full = history_entry(opened, 1, content=True, category_shown="eenzaamheid", unseal=unseal)
+    full = history_entry(
+        opened, 1, content=True, personal_data=True, category_shown="eenzaamheid", unseal=unseal
+    )
     assert full["type"] == "IssueOpened" and full["version"] == 1
     assert full["signal"]["reporter"]["name"] == "J. de Vries"
     assert full["signal"]["subjectRef"] == "hh-ntk" and "personal" not in full["signal"]
-    bare = history_entry(opened, 1, content=False, category_shown="sociaal", unseal=unseal)
+    bare = history_entry(
+        opened, 1, content=False, personal_data=False, category_shown="sociaal", unseal=unseal
+    )
     assert bare["organisation"] == "woonzorg" and bare["category"] == "sociaal"
     assert "signal" not in bare
     assert b"J. de Vries" not in msgspec.json.encode(bare)
+
+
+def test_personal_data_shows_only_to_the_sender_the_owner_and_the_kinds_allowed() -> None:
+    # Vertrouwelijk: woonzorg sent it, the wijkteam is a kind its category allows.
+    picture, _, _ = lonely_neighbour()
+    [row] = picture.rows.values()
+    may = VISIBILITY.may_see_personal_data
+    assert may(WOONZORG, row, "woonzorg") and may(WIJKTEAM, row, "woonzorg")
+    assert not may(STADGENOOT, row, "woonzorg")
+    # Open: everyone in the buurt sees the content, only the sender and the owner whom
+    # the signal names.
+    app = coordination(POPO, Clock(), VAULT)
+    app.receive(
+        [
+            (
+                "woonzorg",
+                msgspec.structs.replace(
+                    signal("wz-2"), reporter=Reporter(role="huismeester", name="J. de Vries")
+                ),
+            )
+        ]
+    )
+    events = stored_events(app)
+    open_picture = Picture()
+    for _, topic, version, body in events:
+        event = issue_event(topic, body)
+        if event is not None:
+            open_picture.apply(event, version)
+    [open_row] = open_picture.rows.values()
+    assert VISIBILITY.may_see_content(STADGENOOT, open_row)
+    assert not may(STADGENOOT, open_row, "woonzorg")
+    assert not may(WIJKTEAM, open_row, "woonzorg")
+    assert may(WOONZORG, open_row, "woonzorg")
+    open_row.owner = "stadgenoot"  # it claimed the issue: it needs to know whom to call
+    assert may(STADGENOOT, open_row, "woonzorg")
+
+    [opened] = [issue_event(t, b) for _, t, _, b in events if t == "IssueOpened"]
+    assert opened is not None
+    entry = history_entry(
+        opened,
+        1,
+        content=True,
+        personal_data=False,
+        category_shown="grof-vuil",
+        unseal=VAULT.unseal,
+    )
+    assert entry["signal"]["summary"] == "Grof vuil naast de containers"
+    assert not {"reporter", "subjectRef", "personal", FORGOTTEN} & set(entry["signal"])
+    assert b"J. de Vries" not in msgspec.json.encode(entry)
 
 
 def test_once_the_subject_is_forgotten_the_history_says_so_and_keeps_the_rest() -> None:
@@ -139,13 +192,23 @@ def test_once_the_subject_is_forgotten_the_history_says_so_and_keeps_the_rest() 
     assert not vault.forget("woonzorg", subject_ref="hh-forget")  # once is enough
 
     entry = history_entry(
-        opened, 1, content=True, category_shown="eenzaamheid", unseal=vault.unseal
+        opened,
+        1,
+        content=True,
+        personal_data=True,
+        category_shown="eenzaamheid",
+        unseal=vault.unseal,
     )
     assert entry["signal"][FORGOTTEN] == ["subjectRef"]
     assert entry["signal"]["reporter"]["name"] == "J. de Vries"  # the caretaker is someone else
     assert vault.forget("woonzorg", reporter=Reporter(name="J. de Vries", phone="0612345678"))
     entry = history_entry(
-        opened, 1, content=True, category_shown="eenzaamheid", unseal=vault.unseal
+        opened,
+        1,
+        content=True,
+        personal_data=True,
+        category_shown="eenzaamheid",
+        unseal=vault.unseal,
     )
     assert entry["signal"][FORGOTTEN] == ["reporter", "subjectRef"]
     assert entry["signal"]["summary"] == reported.summary
