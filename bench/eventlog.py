@@ -54,16 +54,19 @@ from events.contract import (
     OwnershipClaimed,
     OwnershipReleased,
     Reporter,
+    Signal,
     SignalAttached,
     SignalReceived,
     SignalRecord,
 )
 from events.jetstream import ensure_streams
 from events.jetstream.wire import encode_hpub, write_raw
+from events.personal_data import MemoryKeyStore, PersonalDataVault
+from services.coordination.intake import signal_record
 from services.embedded_nats import CONFIG_TEMPLATE, EmbeddedNats
 from services.registries import DEFAULT_CATEGORIES
 
-FORMAT = 3  # bump when the generated log changes shape: old caches are not reused
+FORMAT = 4  # bump when the generated log changes shape: old caches are not reused
 SYSTEM = "buurtbeeld"
 # (id, kind): the organisations that signal and act; bench files give them tokens.
 ORGANISATIONS = (
@@ -202,6 +205,8 @@ class Simulation:
         self.now = self.start
         self.next_sweep = self.start + timedelta(hours=1)
         self.encode = msgspec.json.Encoder().encode
+        # Personal data sealed as intake seals it (its keys are not kept: nobody reads them).
+        self.seal = PersonalDataVault(MemoryKeyStore()).seal
 
     # -- messages ---------------------------------------------------------
 
@@ -261,9 +266,10 @@ class Simulation:
         number = int(place.rsplit("-", 1)[1])
         street = STREETS[number % len(STREETS)]
         social = self.sensitivity[category] == "vertrouwelijk"
-        return SignalRecord(
+        sent = Signal(
             signal_ref=f"{organisation[:3]}-{self.signal_number:08d}",
-            organisation=organisation,
+            buurt=buurt,
+            category=category,
             summary=f"{SUMMARIES[rng.randrange(len(SUMMARIES))]} ({street} {number})",
             observed_at=self.now - timedelta(minutes=rng.randint(1, 600)),
             location=Location(
@@ -279,6 +285,7 @@ class Simulation:
             ),
             subject_ref=f"hh-{rng.getrandbits(24):06x}" if social else None,
         )
+        return signal_record(organisation, sent, self.seal)
 
     def _intake(self, count: int) -> list[Message]:
         rng = self.rng
