@@ -121,6 +121,10 @@ class Visibility:
     def may_see_content(self, reader: Organisation, row: SeenRow) -> bool:
         if row.sensitivity == "open":
             return True
+        if reader.kind is OrganisationKind.BEWONERS:
+            # A residents' portal sees only the status of its own signals (DOMAIN.md):
+            # never a vertrouwelijk issue's content, though it reported on it.
+            return False
         if reader.id == row.owner or reader.id in row.reporters:
             return True
         category = self.categories.get(row.category)

@@ -91,6 +91,17 @@ def test_an_organisation_elsewhere_and_a_residents_portal_do_not_see_it() -> Non
     assert not VISIBILITY.may_see(BEWONERS, row)  # not one of its own signals
 
 
+def test_a_residents_portal_sees_only_the_status_of_a_vertrouwelijk_issue_it_reported() -> None:
+    picture, _, clock = lonely_neighbour()
+    [row] = picture.rows.values()
+    row.reporters.append(BEWONERS.id)  # a resident reported on it too
+    seen = VISIBILITY.view(BEWONERS, row, clock.at)
+    assert VISIBILITY.may_see(BEWONERS, row) and not seen.content_visible
+    assert (seen.summary, seen.location, seen.signals) == (None, None, None)
+    assert (seen.status, seen.category) == ("unowned", "sociaal")
+    assert VISIBILITY.may_see_content(WOONZORG, row)  # the organisation that reported it
+
+
 def test_an_open_category_shows_its_content_to_every_organisation_in_the_buurt() -> None:
     clock = Clock()
     app = coordination(POPO, clock)
