@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 
@@ -202,25 +203,22 @@ def test_once_the_subject_is_forgotten_the_history_says_so_and_keeps_the_rest() 
     assert vault.forget("woonzorg", subject_ref="hh-forget")
     assert not vault.forget("woonzorg", subject_ref="hh-forget")  # once is enough
 
-    entry = history_entry(
-        opened,
-        1,
-        content=True,
-        personal_data=True,
-        category_shown="eenzaamheid",
-        unseal=vault.unseal,
-    )
+    def entitled() -> dict[str, Any]:
+        """The opening as a reader entitled to its personal data sees it."""
+        return history_entry(
+            opened,
+            1,
+            content=True,
+            personal_data=True,
+            category_shown="eenzaamheid",
+            unseal=vault.unseal,
+        )
+
+    entry = entitled()
     assert entry["signal"][FORGOTTEN] == ["subjectRef"]
     assert entry["signal"]["reporter"]["name"] == "J. de Vries"  # the caretaker is someone else
     assert vault.forget("woonzorg", reporter=Reporter(name="J. de Vries", phone="0612345678"))
-    entry = history_entry(
-        opened,
-        1,
-        content=True,
-        personal_data=True,
-        category_shown="eenzaamheid",
-        unseal=vault.unseal,
-    )
+    entry = entitled()
     assert entry["signal"][FORGOTTEN] == ["reporter", "subjectRef"]
     assert entry["signal"]["summary"] == reported.summary
     assert (entry["organisation"], entry["at"]) == ("woonzorg", msgspec.to_builtins(opened.at))
