@@ -41,6 +41,16 @@ BEWONERS = org("bewonersportaal", OrganisationKind.BEWONERS)
 VAULT = PersonalDataVault(MemoryKeyStore())
 
 
+def picture_of(events: list[tuple[int, str, int, bytes]]) -> Picture:
+    """The picture the stored `events` fold into."""
+    picture = Picture()
+    for _, topic, version, body in events:
+        event = issue_event(topic, body)
+        if event is not None:
+            picture.apply(event, version)
+    return picture
+
+
 def lonely_neighbour() -> tuple[Picture, list[tuple[int, str, int, bytes]], Clock]:
     """Woonzorg's caretaker reports an elderly tenant who seems lonely (vertrouwelijk)."""
     clock = Clock()
@@ -55,12 +65,7 @@ def lonely_neighbour() -> tuple[Picture, list[tuple[int, str, int, bytes]], Cloc
     app.receive([("woonzorg", reported)])
     clock.advance(hours=2)
     events = stored_events(app)
-    picture = Picture()
-    for _, topic, version, body in events:
-        event = issue_event(topic, body)
-        if event is not None:
-            picture.apply(event, version)
-    return picture, events, clock
+    return picture_of(events), events, clock
 
 
 def test_the_reporter_and_the_allowed_kinds_see_the_content_others_only_who_owns_it() -> None:
@@ -107,12 +112,7 @@ def test_an_open_category_shows_its_content_to_every_organisation_in_the_buurt()
     clock = Clock()
     app = coordination(POPO, clock)
     app.receive([("woonzorg", signal("wz-1"))])
-    picture = Picture()
-    for _, topic, version, body in stored_events(app):
-        event = issue_event(topic, body)
-        if event is not None:
-            picture.apply(event, version)
-    [row] = picture.rows.values()
+    [row] = picture_of(stored_events(app)).rows.values()
     view = VISIBILITY.view(STADGENOOT, row, clock.at)
     assert view.content_visible and view.category == "grof-vuil"
     assert view.summary == "Grof vuil naast de containers"
@@ -158,12 +158,7 @@ def test_personal_data_shows_only_to_the_sender_the_owner_and_the_kinds_allowed(
         ]
     )
     events = stored_events(app)
-    open_picture = Picture()
-    for _, topic, version, body in events:
-        event = issue_event(topic, body)
-        if event is not None:
-            open_picture.apply(event, version)
-    [open_row] = open_picture.rows.values()
+    [open_row] = picture_of(events).rows.values()
     assert VISIBILITY.may_see_content(STADGENOOT, open_row)
     assert not may(STADGENOOT, open_row, "woonzorg")
     assert not may(WIJKTEAM, open_row, "woonzorg")
