@@ -131,7 +131,7 @@ class QueryHandler:
 
     async def _buurt_issues(self, reader: Organisation, body: bytes) -> bytes:
         asked = _decoded(_issues, body)
-        return await self.answers.encoded(
+        answer = await self.answers.answer(
             reader,
             asked.buurt,
             status=asked.status,
@@ -139,6 +139,7 @@ class QueryHandler:
             category=asked.category or None,
             as_of=as_of_moment(asked.as_of),
         )
+        return answer.body
 
     async def _issue(self, reader: Organisation, body: bytes) -> msgspec.Struct:
         return await self.queries.issue(reader, _decoded(_issue, body).issue_id)

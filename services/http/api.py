@@ -26,6 +26,7 @@ from projections.visibility import IssueView
 from services.coordination.command_handler import CommandHandler
 from services.coordination.refusals import InvalidCommand, decoded
 from services.http.auth import SECURITY, reader_of
+from services.http.content_coding import accepts_gzip
 from services.http.context import HttpContext
 from services.http.problems import API_EXCEPTION_HANDLERS, documented
 from services.http.version import API_PATH, API_VERSION, VERSION_HEADER
@@ -84,16 +85,26 @@ def api_router(context: HttpContext) -> Router:
             default=None,
             description="The picture as it was then (ISO 8601 with offset), by replay",
         ),
+        accept_encoding: str | None = Parameter(
+            header="Accept-Encoding",
+            default=None,
+            description="With gzip, an answer given again (a polled buurt's) may come "
+            "in gzip (Content-Encoding: gzip)",
+        ),
     ) -> Response[bytes]:
-        body = await answers.encoded(
+        answer = await answers.answer(
             reader,
             buurt,
             status=status,
             owner=owner or None,
             category=category or None,
             as_of=as_of_moment(as_of),
+            gzip=accepts_gzip(accept_encoding),
         )
-        return Response(body, media_type=MediaType.JSON)
+        headers = {"Vary": "Accept-Encoding"}
+        if answer.gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return Response(answer.body, media_type=MediaType.JSON, headers=headers)
 
     @get(
         "/issues/{issueId:str}",

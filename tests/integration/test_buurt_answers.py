@@ -1,6 +1,6 @@
 """Live buurt pictures put together from kept, encoded issues: byte for byte the plain answer.
 
-`BuurtAnswers.encoded` keeps each buurt's open issues, encoded per visibility
+`BuurtAnswers.answer` keeps each buurt's open issues, encoded per visibility
 class, between commits (`projections.live_buurten`). Whatever happens between
 two questions — a story of signals and commands in two buurten, committed by
 the real runner on SQLite and on PostgreSQL, announced on `PictureChanges` —
@@ -11,6 +11,7 @@ hidden, same counts and `mine`. And one reader's content never reaches another.
 
 from __future__ import annotations
 
+import gzip
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -119,7 +120,7 @@ class Picture:
             self.changes,
             budget_bytes=budget_bytes,
             idle_seconds=idle_seconds,
-            recent=RecentAnswers(max_age=answers_max_age),
+            recent=RecentAnswers(max_age=answers_max_age, gzip_after=1),
         )
 
     async def project(self, commit_every: int = 5) -> None:
@@ -136,7 +137,9 @@ class Picture:
         self.moment = self.clock.at + timedelta(microseconds=OFFSETS[self.projected % 4])
 
     async def fast(self, reader: Organisation, buurt: str = BUURT, **question: Any) -> bytes:
-        return await self.answers.encoded(reader, buurt, **question)
+        """The answer as a client taking gzip reads it: a kept answer comes in gzip."""
+        answer = await self.answers.answer(reader, buurt, gzip=True, **question)
+        return gzip.decompress(answer.body) if answer.gzipped else answer.body
 
     async def plain(self, reader: Organisation, buurt: str = BUURT, **question: Any) -> bytes:
         return msgspec.json.encode(await self.queries.buurt_issues(reader, buurt, **question))
@@ -325,6 +328,10 @@ async def test_a_kept_answer_is_given_again_until_its_buurt_changes_with_the_lat
     again = msgspec.json.decode(await picture.fast(WOONZORG))
     assert again["position"] == picture.changes.position > first["position"]
     assert {**again, "position": None} == {**first, "position": None}
+    # Given again, it came in gzip; without gzip accepted, as JSON.
+    assert (await picture.answers.answer(WOONZORG, BUURT, gzip=True)).gzipped
+    plain = await picture.answers.answer(WOONZORG, BUURT)
+    assert not plain.gzipped and msgspec.json.decode(plain.body) == again
 
     # A commit here: written afresh, as of now.
     picture.app.handle("stadgenoot", "claim", Claim(issue_id=first["issues"][0]["id"]))

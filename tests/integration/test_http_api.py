@@ -6,6 +6,8 @@ acted on, over HTTP with the organisation's bearer token.
 
 from __future__ import annotations
 
+import gzip
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -586,3 +588,57 @@ def test_an_open_category_shows_its_content_to_the_buurt_and_its_personal_data_t
     owned = system.issue_at_version("stadgenoot", issue_id, claimed.json()["version"])
     assert owned["owner"] == "stadgenoot"
     assert opened("stadgenoot")["reporter"]["phone"] == "0611122233"
+
+
+def test_a_picture_asked_again_comes_in_gzip_to_clients_that_accept_it(system: System) -> None:
+    summary = "Fietswrakken bij de stalling (gzip)"
+    system.publish(
+        "woonzorg",
+        signalRef="http-gzip",
+        category="grof-vuil",
+        summary=summary,
+        location={"key": "http-gzip-stalling", "address": "Louweshoek 9"},
+    )
+    system.issue_with("woonzorg", summary)
+
+    # One kept-alive client: a kept answer is given `GZIP_AFTER` times within its second.
+    with system.http("woonzorg") as client:
+
+        def asked(accept_encoding: str | None) -> tuple[httpx.Response, Any]:
+            """The answer, and its picture as it came (decoded here, not by httpx)."""
+            headers = {} if accept_encoding is None else {"Accept-Encoding": accept_encoding}
+            with client.stream("GET", issues_path(), headers=headers) as answer:
+                raw = b"".join(answer.iter_raw())
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "application/json"
+            assert answer.headers["vary"] == "Accept-Encoding"
+            gzipped = answer.headers.get("content-encoding") == "gzip"
+            return answer, json.loads(gzip.decompress(raw) if gzipped else raw)
+
+        def in_gzip(accept_encoding: str | None) -> Any:
+            """Asked until it comes in gzip: once it is kept (a polled buurt), it does."""
+            deadline = time.monotonic() + 30
+            while True:
+                answer, picture = asked(accept_encoding)
+                if answer.headers.get("content-encoding") == "gzip":
+                    return picture
+                assert time.monotonic() < deadline, "never in gzip"
+
+        def without_time(picture: dict[str, Any]) -> dict[str, Any]:
+            issues = [{k: v for k, v in i.items() if k != "ageSeconds"} for i in picture["issues"]]
+            return {**picture, "asOf": None, "issues": issues}
+
+        # In gzip, the same picture as a client that takes no gzip gets, however often it asks.
+        for not_gzip in ("identity", "gzip;q=0, deflate", "deflate, br"):
+            while True:
+                picture = in_gzip("gzip, deflate")
+                never = [asked(not_gzip) for _ in range(3)]
+                assert all("content-encoding" not in answer.headers for answer, _ in never)
+                if all(p["position"] == picture["position"] for _, p in never):
+                    break  # else the buurt changed in between: ask again
+            assert summary in [i["summary"] for i in picture["issues"]]
+            assert all(without_time(p) == without_time(picture) for _, p in never)
+
+        # httpx asks for gzip by itself (as browsers do), and reads it.
+        assert "gzip" in client.headers["accept-encoding"]
+        assert summary in [i["summary"] for i in in_gzip(None)["issues"]]
