@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import sys
 import tempfile
@@ -145,12 +146,12 @@ async def poll(port: int, probe: int, until: float, polls: list[Poll]) -> None:
     try:
         while time.time() < until:
             sent = time.perf_counter()
-            status, body = await connection.get(path, token)
+            status, body, gzipped = await connection.get(path, token)
             answered = time.time()
             if status != 200:
                 raise RuntimeError(f"{status}: {body[:300]!r}")
             count = 0
-            for issue in json.loads(body)["issues"]:
+            for issue in json.loads(gzip.decompress(body) if gzipped else body)["issues"]:
                 if (issue.get("location") or {}).get("key") == f"probe-{probe}":
                     count = max(count, issue["signalCount"])
             polls.append(Poll(probe, answered, count, (time.perf_counter() - sent) * 1000))

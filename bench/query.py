@@ -7,11 +7,16 @@ The real `buurtbeeld up` (`bench.system`) on the generated log
 once its projection has caught up. Clients are keep-alive HTTP/1.1
 connections on plain asyncio (a client library would take most of the two
 cores from the server), each sending its next request when the answer is in.
+They accept gzip, as HTTP clients and browsers do by default (`Accept-Encoding:
+gzip`); an answer given again comes compressed (`projections.gzipped`). The
+clients take the bytes as they come and do not decompress them, as they do not
+decode the JSON either: that is the client's machine's work, not the server's.
 In the same run, against the same server, at the same concurrency:
 
 - `GET /api/v1/health`: the trivial endpoint, the baseline;
 - the buurt closest to 200 open issues, one organisation asking: what a
   dashboard polling its buurt costs, while nothing changes;
+- the same, asked by a client that takes no gzip (`Accept-Encoding: identity`);
 - the same while the buurt changes: a partner (`Changes`, in this process, on
   NATS as CONTRACT.md says) keeps sending signals to its issues' places and
   claiming and releasing its unowned issues, `--changes` a second in all;
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import itertools
 import json
 import sys
@@ -45,6 +51,7 @@ import nats
 from bench.eventlog import ensure_log
 from bench.memory import last_issue_event
 from bench.system import Buurtbeeld, rss_kib
+from projections.answers import GZIP_AFTER
 
 READERS = ("wijkteam-nieuw-west", "woonzorg", "gemeente-amsterdam", "welzijn-west")
 # Who signals and acts in the changing buurt (organisations of `bench.eventlog`).
@@ -60,6 +67,7 @@ class Result:
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
     bytes: int = 0
+    gzipped: int = 0
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -81,21 +89,36 @@ class Connection:
     async def open(cls, port: int) -> Connection:
         return cls(*await asyncio.open_connection("127.0.0.1", port))
 
-    async def get(self, path: str, token: str | None) -> tuple[int, bytes]:
+    async def get(
+        self, path: str, token: str | None, accept_encoding: str = "gzip"
+    ) -> tuple[int, bytes, bool]:
+        """The status, the body as it came, and whether it came in gzip."""
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: bench\r\n{auth}Accept: application/json\r\n\r\n".encode()
+            f"GET {path} HTTP/1.1\r\nHost: bench\r\n{auth}Accept: application/json\r\n"
+            f"Accept-Encoding: {accept_encoding}\r\n\r\n".encode()
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = None
+        gzipped = False
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value)
+            elif name == b"content-encoding":
+                gzipped = value.strip() == b"gzip"
         if length is None:
             raise RuntimeError(f"no Content-Length in {head!r}")
-        return status, await self.reader.readexactly(length)
+        return status, await self.reader.readexactly(length), gzipped
+
+    async def picture(self, path: str, token: str, accept_encoding: str = "gzip") -> Any:
+        """The picture at `path`, decoded (and decompressed)."""
+        status, body, gzipped = await self.get(path, token, accept_encoding)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
+        return json.loads(gzip.decompress(body) if gzipped else body), len(body), gzipped
 
     def close(self) -> None:
         self.writer.close()
@@ -108,6 +131,7 @@ async def load(
     concurrency: int,
     seconds: float,
     warmup: float = 1.0,
+    accept_encoding: str = "gzip",
 ) -> Result:
     """`concurrency` clients asking `requests(n)` back to back for `seconds` (after warming up)."""
     connections = [await Connection.open(port) for _ in range(concurrency)]
@@ -125,13 +149,14 @@ async def load(
             sent = time.perf_counter()
             if sent >= until:
                 return
-            status, body = await connection.get(path, token)
+            status, body, gzipped = await connection.get(path, token, accept_encoding)
             done = time.perf_counter()
             if status != 200:
                 raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
             if sent >= measuring_from:
                 result.latencies_ms.append((done - sent) * 1000)
                 result.bytes += len(body)
+                result.gzipped += gzipped
 
     try:
         await asyncio.gather(*(client(c) for c in connections))
@@ -231,14 +256,21 @@ async def run_all(
     changes_per_second: float,
 ) -> list[Result]:
     token = f"bench-{READERS[0]}"
-    probe = await Connection.open(port)
-    status, body = await probe.get(f"/api/v1/buurten/{buurt}/issues", token)
-    probe.close()
-    if status != 200:
-        raise RuntimeError(f"{status}: {body[:300]!r}")
-    picture = json.loads(body)
-    print(f"  {buurt}: {len(picture['issues'])} open issues, {len(body):,} bytes of JSON")
     one = f"/api/v1/buurten/{buurt}/issues"
+    probe = await Connection.open(port)
+    picture, size, _ = await probe.picture(one, token, "identity")
+    # Asked again while kept, often enough (`GZIP_AFTER`): in gzip, the same issues.
+    for _ in range(GZIP_AFTER + 1):
+        again, gzipped_size, gzipped = await probe.picture(one, token)
+        if gzipped:
+            break
+    probe.close()
+    if not gzipped or [i["id"] for i in again["issues"]] != [i["id"] for i in picture["issues"]]:
+        raise RuntimeError(f"{buurt} asked again: not the same picture in gzip")
+    print(
+        f"  {buurt}: {len(picture['issues'])} open issues, {size:,} bytes of JSON, "
+        f"{gzipped_size:,} in gzip"
+    )
     changes = Changes(nats_url, buurt, picture, changes_per_second)
 
     def health(_: int) -> tuple[str, str | None]:
@@ -253,17 +285,22 @@ async def run_all(
         )
 
     changing = f"GET …/buurten/{buurt}/issues, one reader, {changes_per_second:g} changes/s"
+    identity = f"GET …/buurten/{buurt}/issues, one reader, no gzip"
     results = []
     for concurrency in levels:
         for what, requests in (
             ("GET /api/v1/health", health),
             (f"GET …/buurten/{buurt}/issues, one reader", same),
+            (identity, same),
             (changing, same),
             ("GET …/buurten/{each}/issues, 4 readers", rotating),
         ):
             print(f"  {what}, {concurrency} clients ...", file=sys.stderr, flush=True)
+            accept_encoding = "identity" if what == identity else "gzip"
             if what != changing:
-                results.append(await load(port, what, requests, concurrency, seconds))
+                results.append(
+                    await load(port, what, requests, concurrency, seconds, 1.0, accept_encoding)
+                )
                 continue
             sent, accepted = changes.sent, changes.accepted
             async with changes.running():
@@ -274,11 +311,10 @@ async def run_all(
                 file=sys.stderr,
             )
     probe = await Connection.open(port)
-    status, body = await probe.get(one, token)
+    picture, size, _ = await probe.picture(one, token, "identity")
     probe.close()
     print(
-        f"  {buurt} after the changes: {len(json.loads(body)['issues'])} open issues, "
-        f"{len(body):,} bytes of JSON"
+        f"  {buurt} after the changes: {len(picture['issues'])} open issues, {size:,} bytes of JSON"
     )
     return results
 
@@ -286,17 +322,19 @@ async def run_all(
 def report(results: list[Result], open_issues_note: str) -> None:
     print(f"\n{open_issues_note}\n")
     print(
-        "| request | clients | requests/s | p50 ms | p99 ms | p99 vs health |\n"
-        "|---|---:|---:|---:|---:|---:|"
+        "| request | clients | requests/s | KB an answer | in gzip | p50 ms | p99 ms "
+        "| p99 vs health |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     baseline: dict[int, float] = {}
     for r in results:
         if r.what.endswith("health"):
             baseline[r.concurrency] = r.percentile(99)
         ratio = r.percentile(99) / baseline[r.concurrency]
+        answers = len(r.latencies_ms)
         print(
-            f"| {r.what} | {r.concurrency} | {r.per_second:,.0f} | {r.percentile(50):.2f} | "
-            f"{r.percentile(99):.2f} | {ratio:.2f}x |"
+            f"| {r.what} | {r.concurrency} | {r.per_second:,.0f} | "
+            f"{r.bytes / answers / 1000:,.1f} | {r.gzipped / answers:.0%} | "
+            f"{r.percentile(50):.2f} | {r.percentile(99):.2f} | {ratio:.2f}x |"
         )
     print()
     for r in results:
