@@ -574,6 +574,31 @@ def page_size_after_a_story(path: Path) -> int:
     return size
 
 
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+def test_postgresql_keys_compare_bytewise_and_large_bodies_go_in_lz4(
+    store: PostgresViewStore,
+) -> None:
+    # (SQLite compares TEXT bytewise already, and does not compress.)
+    generation = store.prepare()
+    events = story_events(seed=19)
+    rows = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
+    large = msgspec.structs.replace(rows[0], id=f"{rows[0].id}-large", summary="x" * 20_000)
+    store.commit(generation, store.records([*rows, large]), events[-1][0])
+    table = store._issues(generation)
+    with store._reading() as cur:
+        cur.execute(
+            "SELECT attname, collname FROM pg_attribute JOIN pg_collation"
+            " ON pg_collation.oid = attcollation"
+            " WHERE attrelid = %s::regclass AND attname IN ('id', 'buurt')",
+            (table,),
+        )
+        assert dict(cur.fetchall()) == {"id": "C", "buurt": "C"}
+        cur.execute(f"SELECT pg_column_compression(body) FROM {table} WHERE id = %s", (large.id,))
+        compression = cur.fetchone()[0]
+    assert compression == ("lz4" if store._has_lz4() else "pglz")
+    assert stored_rows(store, generation) == folded(events) | {large.id: msgspec.json.encode(large)}
+
+
 async def test_a_large_commit_goes_in_parts_side_by_side_then_its_position(
     store: ViewStore,
 ) -> None:
