@@ -541,6 +541,10 @@ class PostgresViewStore(ViewStore):
             for record in records:
                 copy.write_row(record)
         cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGED}{_UPDATE}")
+        # Emptied now, not only at the commit (ON COMMIT DELETE ROWS): a transaction
+        # may upsert piece after piece (`ProjectionRunner._write_as_encoded`), and
+        # each piece's statement would upsert every earlier piece's rows again.
+        cur.execute(f"TRUNCATE {_STAGED}")
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:

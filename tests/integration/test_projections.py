@@ -599,6 +599,34 @@ def test_postgresql_keys_compare_bytewise_and_large_bodies_go_in_lz4(
     assert stored_rows(store, generation) == folded(events) | {large.id: msgspec.json.encode(large)}
 
 
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+def test_postgresql_upserts_each_row_of_a_commit_written_in_pieces_once(
+    store: PostgresViewStore,
+) -> None:
+    # A commit written as it is encoded (`_write_as_encoded`) upserts piece after
+    # piece in one transaction, each copied through the staging table first.
+    generation = store.prepare()
+    events = story_events(seed=29)
+    story = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
+    rows = [
+        msgspec.structs.replace(row, id=f"{row.id}-{n}")
+        for n in range(2 * 1_200 // len(story) + 1)
+        for row in story
+    ]
+    pieces = [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
+    assert all(len(piece) >= 1_000 for piece in pieces)  # each copied (`_COPY_FROM`)
+    table = store._issues(generation)
+    with store._transaction() as cur:
+        for piece in pieces:
+            store._upsert(cur, table, store.records(piece))
+        cur.execute(
+            "SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+            (table,),
+        )
+        assert cur.fetchone() == (len(rows), 0)
+    assert stored_rows(store, generation) == {row.id: msgspec.json.encode(row) for row in rows}
+
+
 async def test_a_large_commit_goes_in_parts_side_by_side_then_its_position(
     store: ViewStore,
 ) -> None:
