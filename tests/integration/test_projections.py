@@ -60,6 +60,18 @@ def folded(events: list[Recorded]) -> dict[str, bytes]:
     return {k: msgspec.json.encode(v) for k, v in picture.rows.items()}
 
 
+def story_rows_at_least(count: int, *, seed: int) -> list[IssueRow]:
+    """A story's folded rows, again and again under new ids, until there are `count`."""
+    story = [msgspec.json.decode(b, type=IssueRow) for b in folded(story_events(seed)).values()]
+    rows = [
+        msgspec.structs.replace(row, id=f"{row.id}-{n}")
+        for n in range(count // len(story) + 1)
+        for row in story
+    ]
+    assert len(rows) >= count
+    return rows
+
+
 def stored_rows(store: ViewStore, generation: int) -> dict[str, bytes]:
     with store._reading() as cur:
         cur.execute(f"SELECT body FROM {store._issues(generation)}")
@@ -606,13 +618,7 @@ def test_postgresql_upserts_each_row_of_a_commit_written_in_pieces_once(
     # A commit written as it is encoded (`_write_as_encoded`) upserts piece after
     # piece in one transaction, each copied through the staging table first.
     generation = store.prepare()
-    events = story_events(seed=29)
-    story = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
-    rows = [
-        msgspec.structs.replace(row, id=f"{row.id}-{n}")
-        for n in range(2 * 1_200 // len(story) + 1)
-        for row in story
-    ]
+    rows = story_rows_at_least(2_400, seed=29)
     pieces = [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
     assert all(len(piece) >= 1_000 for piece in pieces)  # each copied (`_COPY_FROM`)
     table = store._issues(generation)
@@ -688,15 +694,8 @@ async def test_a_part_that_fails_leaves_the_position_once_every_part_has_ended(
 
 async def test_a_commit_of_many_rows_upserts_them_as_one_of_a_few_does(store: ViewStore) -> None:
     # PostgreSQL copies a commit of 1,000 rows or more before upserting (`_COPY_FROM`).
-    events = story_events(seed=23)
     generation = store.prepare()
-    story = [msgspec.json.decode(b, type=IssueRow) for b in folded(events).values()]
-    many = [
-        msgspec.structs.replace(row, id=f"{row.id}-{n}")
-        for n in range(1_200 // len(story) + 1)
-        for row in story
-    ]
-    assert len(many) >= 1_200
+    many = story_rows_at_least(1_200, seed=23)
     store.commit(generation, store.records(many), 1)
     changed = [msgspec.structs.replace(row, status="resolved") for row in many[::2]]
     store.commit(generation, store.records(changed[:5]), 2)  # a few, and many, rewritten
