@@ -113,8 +113,11 @@ class Connection:
             raise RuntimeError(f"no Content-Length in {head!r}")
         return status, await self.reader.readexactly(length), gzipped
 
-    async def picture(self, path: str, token: str, accept_encoding: str = "gzip") -> Any:
-        """The picture at `path`, decoded (and decompressed)."""
+    async def picture(
+        self, path: str, token: str, accept_encoding: str = "gzip"
+    ) -> tuple[Any, int, bool]:
+        """The picture at `path`, decoded (and decompressed); the bytes as they came, and
+        whether they came in gzip."""
         status, body, gzipped = await self.get(path, token, accept_encoding)
         if status != 200:
             raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
